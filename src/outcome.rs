@@ -1,0 +1,150 @@
+//! The result of one scan: everything every report format needs, and nothing more.
+//!
+//! The JSON report is this structure serialised (with `schema_version`), so `posture report`
+//! can rebuild any other format from a saved JSON file. Keep it that way: a report must never
+//! need something that is not in here.
+
+use crate::fact::SubjectFacts;
+use crate::finding::{Finding, Severity, Subject};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the JSON document. Bump the major part on any incompatible change.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// One scan, complete or not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanOutcome {
+    pub schema_version: String,
+    pub tool: ToolInfo,
+    pub scan: ScanMeta,
+    /// Every rule that was active, with its metadata (SARIF `tool.driver.rules`).
+    pub rules: Vec<RuleInfo>,
+    /// Every finding, in [`crate::finding::sort_findings`] order.
+    pub findings: Vec<Finding>,
+    /// Facts of every evaluated subject (open ports, TLS/HTTP/DNS subjects). Closed and
+    /// filtered ports are only counted, in `scan.stats`.
+    pub subjects: Vec<SubjectFacts>,
+    /// Endpoints that could not be fully assessed, with the reason.
+    pub incomplete: Vec<IncompleteEndpoint>,
+}
+
+impl ScanOutcome {
+    /// True when every endpoint was assessed and the scan was not interrupted.
+    pub fn is_complete(&self) -> bool {
+        self.incomplete.is_empty() && !self.scan.interrupted
+    }
+
+    /// The worst severity among the findings.
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// Finding counts per severity, every severity present (zero when none).
+    pub fn counts(&self) -> BTreeMap<Severity, usize> {
+        let mut counts: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
+        for f in &self.findings {
+            *counts.entry(f.severity).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// The binary and the rule packs it carried: the identity of the judgement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    pub packs: Vec<PackInfo>,
+}
+
+/// A rule pack (built-in or user file) identified by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackInfo {
+    /// `builtin:ports.toml` or the path the user gave.
+    pub name: String,
+    pub sha256: String,
+    pub rules: usize,
+}
+
+/// What was scanned, how, and how it went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanMeta {
+    /// `run.automationDetails.id` in SARIF (`--sarif-category`).
+    pub automation_id: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    /// The targets as given (positional, file, inventory), excludes, ports and checks.
+    pub scope: Scope,
+    /// Every limit in force, by the names used in posture.toml's `[limits]`.
+    pub limits: BTreeMap<String, u64>,
+    pub stats: ScanStats,
+    /// Ctrl-C stopped the scan: the reports hold what was done before it.
+    pub interrupted: bool,
+    /// The posture.toml used, if any (SARIF locations point into it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
+    /// `K/N` when this result is one shard of a larger scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Scope {
+    pub targets: Vec<String>,
+    pub excludes: Vec<String>,
+    pub ports: String,
+    pub checks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanStats {
+    /// Addresses scanned (after exclusion).
+    pub hosts: u64,
+    /// Connect attempts that reached a verdict.
+    pub ports_scanned: u64,
+    pub open: u64,
+    pub closed: u64,
+    pub filtered: u64,
+    /// Subjects (open ports, TLS endpoints, …) whose facts were judged by rules.
+    pub subjects: u64,
+    /// Connect attempts retried after a local resource error (EMFILE, EADDRNOTAVAIL).
+    pub local_retries: u64,
+}
+
+/// Rule metadata as reports need it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub subject: Subject,
+    /// The CEL condition, shown to auditors as "how this is decided".
+    pub when: String,
+    /// The message template.
+    pub message: String,
+    /// The remediation template (may contain `{{ … }}` placeholders).
+    #[serde(default)]
+    pub remediation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help_uri: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The pack the rule comes from (`builtin:ports.toml` or a file path).
+    pub pack: String,
+}
+
+/// An endpoint (or name) that could not be fully assessed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncompleteEndpoint {
+    /// `host:port`, `[v6]:port`, or the name.
+    pub endpoint: String,
+    /// Which step failed: `resolve`, `connect`, `banner`, `tls`, `http`, `dns`, `deadline`,
+    /// `interrupted`, `local`.
+    pub stage: String,
+    pub reason: String,
+}
