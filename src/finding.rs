@@ -192,6 +192,21 @@ pub struct Finding {
     pub evidence: BTreeMap<String, String>,
     pub location: Location,
     pub fingerprint: String,
+    /// Set when an unexpired `[[suppress]]` of posture.toml covers this finding: it is still
+    /// reported (SARIF `suppressions`), but never gates the exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<SuppressionInfo>,
+}
+
+/// Why a finding is suppressed: the accepted risk as posture.toml records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuppressionInfo {
+    pub reason: String,
+    /// `YYYY-MM-DD`, when the acceptance ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// `posture.toml:LINE:COL` of the `[[suppress]]` entry.
+    pub declared_at: String,
 }
 
 /// The stable fingerprint: hex SHA-256 of `rule_id \0 host \0 port \0 item_key`.

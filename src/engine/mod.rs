@@ -1,4 +1,10 @@
 //! The scan engine: schedules connects and probes with bounded concurrency and turns facts
 //! into a [`crate::outcome::ScanOutcome`].
 
+pub mod fdlimit;
 pub mod limits;
+pub mod plan;
+pub mod ports;
+pub mod run;
+pub mod sweep;
+pub mod top_ports;

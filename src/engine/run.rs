@@ -1,0 +1,364 @@
+//! The run loop: sweep → probe open ports → facts → rules → one [`ScanOutcome`].
+//!
+//! The TCP sweep runs on its own OS threads (one event loop per core, see [`super::sweep`]);
+//! each open port is handed through a bounded channel to the tokio side, where a task per
+//! endpoint (at most `concurrency` at once) reads the banner, records facts and evaluates the
+//! rules as soon as the endpoint is done. Only findings and the facts reports display are
+//! kept, so memory is bounded by the concurrency and the number of open ports, not by the
+//! size of the scope.
+
+use super::plan::{AddrList, Prepared, ScanPlan};
+use super::sweep::{self, AddrSet, SweepConfig, SweepGroup, SweepResult, SweepVerdict};
+use crate::fact::{PortFacts, PortState, PortSubject, SubjectFacts, TargetFacts};
+use crate::finding::{sort_findings, Finding, Subject};
+use crate::outcome::{IncompleteEndpoint, ScanMeta, ScanOutcome, ScanStats, Scope, ToolInfo};
+use crate::probe::banner::probe_banner;
+use crate::probe::service::{guess_service, printable_banner};
+use crate::target::{display_host_port, Endpoint};
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+/// Open ports queued between the sweep threads and the probe tasks. When the probes fall
+/// behind, the sweep blocks instead of buffering without bound.
+const OPEN_PORT_QUEUE: usize = 1024;
+
+/// Progress counters the CLI may display (the core never prints).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub total: AtomicU64,
+    pub done: AtomicU64,
+    pub open: AtomicU64,
+}
+
+/// What one endpoint task produced.
+struct EndpointResult {
+    subjects: Vec<SubjectFacts>,
+    findings: Vec<Finding>,
+    incomplete: Vec<IncompleteEndpoint>,
+}
+
+/// Runs the scan described by `plan` over the prepared work list.
+pub async fn execute(
+    plan: Arc<ScanPlan>,
+    prepared: Prepared,
+    cancel: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+) -> ScanOutcome {
+    let started_at = time::OffsetDateTime::now_utc();
+    let clock = Instant::now();
+    progress.total.store(prepared.endpoints, Ordering::Relaxed);
+
+    let mut incomplete: Vec<IncompleteEndpoint> = prepared
+        .unresolved
+        .iter()
+        .map(|(name, reason)| IncompleteEndpoint {
+            endpoint: name.clone(),
+            stage: "resolve".into(),
+            reason: reason.clone(),
+        })
+        .collect();
+
+    let groups: Vec<SweepGroup> = prepared
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| SweepGroup {
+            addrs: match &g.addrs {
+                AddrList::Block(b) => AddrSet::Range {
+                    first: b.first,
+                    count: b.count,
+                },
+                AddrList::List(l) => AddrSet::List(l.clone()),
+            },
+            ports: g.ports.clone(),
+            group: i,
+        })
+        .collect();
+
+    let (tx, mut rx) = mpsc::channel::<SweepResult>(OPEN_PORT_QUEUE);
+    let sweep_cfg = SweepConfig {
+        window: plan.limits.concurrency,
+        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        timeout: plan.limits.timeout(),
+        host_concurrency: plan.limits.host_concurrency,
+        rate: u32::try_from(plan.limits.rate).ok().filter(|r| *r > 0),
+        exclude: Arc::new(plan.excludes.clone()),
+    };
+    // Explicit endpoints (host:port, URLs) that do not answer are reported as incomplete;
+    // in a port sweep a silent port is just `filtered`.
+    let explicit: Arc<Vec<bool>> = Arc::new(
+        prepared
+            .groups
+            .iter()
+            .map(|g| plan.targets[g.target].port.is_some() && g.ports.len() == 1)
+            .collect(),
+    );
+    let sweep_cancel = cancel.clone();
+    let sweep_progress = progress.clone();
+    let sweep_explicit = explicit.clone();
+    let sweeper = std::thread::Builder::new()
+        .name("posture-sweep".into())
+        .spawn(move || {
+            let on_result = |r: SweepResult| {
+                sweep_progress.done.fetch_add(1, Ordering::Relaxed);
+                let forward = match r.verdict {
+                    SweepVerdict::Open => {
+                        sweep_progress.open.fetch_add(1, Ordering::Relaxed);
+                        true
+                    }
+                    SweepVerdict::LocalError(_) => true,
+                    SweepVerdict::Filtered => sweep_explicit[r.group],
+                    SweepVerdict::Closed => false,
+                };
+                if forward {
+                    // The receiver only goes away when the scan is over.
+                    let _ = tx.blocking_send(r);
+                }
+            };
+            sweep::sweep(&groups, &sweep_cfg, &sweep_cancel, &on_result)
+        });
+
+    let sem = Arc::new(Semaphore::new(plan.limits.concurrency.max(1)));
+    let mut tasks: JoinSet<EndpointResult> = JoinSet::new();
+    let mut seen: HashSet<(Arc<str>, IpAddr, u16)> = HashSet::new();
+    let mut subjects = Vec::new();
+    let mut findings = Vec::new();
+    let groups_meta = Arc::new(prepared.groups.clone());
+
+    let mut absorb = |r: EndpointResult,
+                      subjects: &mut Vec<SubjectFacts>,
+                      findings: &mut Vec<Finding>,
+                      incomplete: &mut Vec<IncompleteEndpoint>| {
+        subjects.extend(r.subjects);
+        findings.extend(r.findings);
+        incomplete.extend(r.incomplete);
+    };
+
+    loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(r) = msg else { break };
+                let g = &groups_meta[r.group];
+                let host: Arc<str> = match &g.name {
+                    Some(n) => n.clone(),
+                    None => Arc::from(r.addr.to_string()),
+                };
+                let ep = Endpoint {
+                    host: host.clone(),
+                    ip: r.addr,
+                    port: r.port,
+                    scheme: plan.scheme_for(g.target, r.port),
+                    target: g.target,
+                };
+                match r.verdict {
+                    SweepVerdict::Open => {
+                        if !seen.insert((host, r.addr, r.port)) {
+                            continue;
+                        }
+                        let permit = sem.clone().acquire_owned().await;
+                        let plan = plan.clone();
+                        let cancel = cancel.clone();
+                        tasks.spawn(async move {
+                            let _permit = permit;
+                            assess_endpoint(&plan, ep, &cancel).await
+                        });
+                    }
+                    SweepVerdict::Filtered => incomplete.push(IncompleteEndpoint {
+                        endpoint: display_with_ip(&ep),
+                        stage: "connect".into(),
+                        reason: format!("no answer within {} ms (filtered)", plan.limits.timeout_ms),
+                    }),
+                    SweepVerdict::LocalError(e) => incomplete.push(IncompleteEndpoint {
+                        endpoint: display_with_ip(&ep),
+                        stage: "local".into(),
+                        reason: format!("local resource error, not a finding about the target: {e}"),
+                    }),
+                    SweepVerdict::Closed => {}
+                }
+            }
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(r) = done {
+                    absorb(r, &mut subjects, &mut findings, &mut incomplete);
+                }
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(r) = done {
+            absorb(r, &mut subjects, &mut findings, &mut incomplete);
+        }
+    }
+    let sweep_stats = match tokio::task::spawn_blocking(move || sweeper.join()).await {
+        Ok(Ok(stats)) => stats,
+        _ => {
+            incomplete.push(IncompleteEndpoint {
+                endpoint: "*".into(),
+                stage: "local".into(),
+                reason: "the port sweep thread failed".into(),
+            });
+            sweep::SweepStats::default()
+        }
+    };
+    let interrupted = cancel.load(Ordering::Relaxed);
+    if interrupted {
+        incomplete.push(IncompleteEndpoint {
+            endpoint: "*".into(),
+            stage: "interrupted".into(),
+            reason: format!(
+                "interrupted: {} of {} endpoints swept",
+                sweep_stats.attempts, prepared.endpoints
+            ),
+        });
+    }
+
+    dedup_findings(&mut findings);
+    sort_findings(&mut findings);
+    subjects.sort_by(|a, b| {
+        (a.subject(), a.target().ip.as_deref(), a.endpoint())
+            .cmp(&(b.subject(), b.target().ip.as_deref(), b.endpoint()))
+    });
+    incomplete.sort_by(|a, b| (&a.endpoint, &a.stage).cmp(&(&b.endpoint, &b.stage)));
+
+    let finished_at = time::OffsetDateTime::now_utc();
+    let stats = ScanStats {
+        hosts: prepared.hosts,
+        ports_scanned: sweep_stats.attempts,
+        open: sweep_stats.open,
+        closed: sweep_stats.closed,
+        filtered: sweep_stats.filtered,
+        subjects: subjects.len() as u64,
+        local_retries: sweep_stats.local_retries,
+    };
+    ScanOutcome {
+        schema_version: crate::outcome::SCHEMA_VERSION.into(),
+        tool: ToolInfo {
+            name: "posture".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            packs: plan.rules.packs(),
+        },
+        scan: ScanMeta {
+            automation_id: plan.automation_id.clone(),
+            started_at: rfc3339(started_at),
+            finished_at: rfc3339(finished_at),
+            duration_ms: clock.elapsed().as_millis() as u64,
+            scope: Scope {
+                targets: plan.targets.iter().map(|t| t.raw.clone()).collect(),
+                excludes: plan.excludes.shown.clone(),
+                ports: plan.ports_text.clone(),
+                checks: plan.checks.names(),
+                domains: plan.domains.iter().map(|d| d.name.clone()).collect(),
+            },
+            limits: plan.limits.by_name(),
+            stats,
+            interrupted,
+            config_file: plan.config_file.clone(),
+            shard: None,
+        },
+        rules: plan.rules.infos(),
+        findings,
+        subjects,
+        incomplete,
+    }
+}
+
+/// `host:port`, and the address too when the host is a name: `shop.example.com:443 (192.0.2.1)`.
+fn display_with_ip(ep: &Endpoint) -> String {
+    if ep.is_named() {
+        format!("{} ({})", ep.display(), ep.ip)
+    } else {
+        ep.display()
+    }
+}
+
+/// RFC 3339 UTC with second precision, as SARIF and the JSON report carry it.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Keeps the first finding of each fingerprint (overlapping targets scan an endpoint twice).
+fn dedup_findings(findings: &mut Vec<Finding>) {
+    let mut seen = HashSet::new();
+    findings.retain(|f| seen.insert(f.fingerprint.clone()));
+}
+
+/// Everything done to one open port, bounded by the endpoint deadline.
+async fn assess_endpoint(plan: &ScanPlan, ep: Endpoint, cancel: &AtomicBool) -> EndpointResult {
+    let deadline = plan.limits.endpoint_timeout();
+    match tokio::time::timeout(deadline, assess_endpoint_inner(plan, &ep, cancel)).await {
+        Ok(r) => r,
+        Err(_) => EndpointResult {
+            subjects: Vec::new(),
+            findings: Vec::new(),
+            incomplete: vec![IncompleteEndpoint {
+                endpoint: display_with_ip(&ep),
+                stage: "deadline".into(),
+                reason: format!(
+                    "the endpoint was not fully assessed within {} ms",
+                    plan.limits.endpoint_timeout_ms
+                ),
+            }],
+        },
+    }
+}
+
+async fn assess_endpoint_inner(
+    plan: &ScanPlan,
+    ep: &Endpoint,
+    _cancel: &AtomicBool,
+) -> EndpointResult {
+    let spec = &plan.targets[ep.target];
+    let addr = SocketAddr::new(ep.ip, ep.port);
+    let mut incomplete = Vec::new();
+    let target = TargetFacts {
+        host: ep.host.to_string(),
+        ip: Some(ep.ip.to_string()),
+        port: Some(ep.port),
+        tags: spec.meta.tags.clone(),
+        owner: spec.meta.owner.clone(),
+    };
+
+    let banner = probe_banner(addr, ep.port, &plan.limits).await;
+    if let Some(e) = &banner.error {
+        if banner.bytes.is_empty() && banner.refused() {
+            incomplete.push(IncompleteEndpoint {
+                endpoint: display_with_ip(ep),
+                stage: "banner".into(),
+                reason: e.clone(),
+            });
+        }
+    }
+    let (service, source) = match ep.scheme {
+        Some(s) => (s.service().to_string(), "scheme"),
+        None => {
+            let (s, src) = guess_service(ep.port, &banner.bytes);
+            (s, src)
+        }
+    };
+    let port = PortFacts {
+        number: ep.port,
+        state: PortState::Open,
+        open: true,
+        service,
+        service_source: source.to_string(),
+        banner: printable_banner(&banner.bytes),
+    };
+    let facts = SubjectFacts::Port(PortSubject {
+        endpoint: ep.display(),
+        target,
+        port,
+    });
+    let location = plan.location_for(spec, Subject::Port, &ep.host, &ep.port.to_string());
+    let findings = crate::rule::evaluate(&plan.rules, &facts, &location);
+    EndpointResult {
+        subjects: vec![facts],
+        findings,
+        incomplete,
+    }
+}

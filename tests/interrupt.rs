@@ -1,0 +1,43 @@
+//! Ctrl-C: scheduling stops, every requested report is written marked incomplete, exit 130.
+
+use crate::support::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sigint_writes_incomplete_reports_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let sarif = dir.path().join("r.sarif");
+    // A scope far too large to finish in the test's time: 127.0.0.0/14 × 1000 ports.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("posture"))
+        .args(["scan", "-q", "--max-hosts", "300000", "--ports", "top1000", "127.0.0.0/14", "--json"])
+        .arg(&json)
+        .arg("--sarif")
+        .arg(&sarif)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "posture did not stop after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(130));
+    let r = read_json(&json);
+    assert_eq!(r["scan"]["interrupted"], true);
+    assert!(r["incomplete"].as_array().unwrap().iter().any(|i| i["stage"] == "interrupted"));
+    let s = read_json(&sarif);
+    assert_valid_sarif(&s);
+    assert_eq!(s["runs"][0]["invocations"][0]["executionSuccessful"], false);
+}

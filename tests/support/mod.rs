@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: the binary, loopback listeners, report readers.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+
+/// The `posture` binary with a clean environment for logging.
+pub fn posture() -> Command {
+    let mut c = Command::cargo_bin("posture").expect("binary built");
+    c.env_remove("POSTURE_LOG");
+    c.timeout(std::time::Duration::from_secs(120));
+    c
+}
+
+/// `n` TCP listeners on 127.0.0.1 with kernel-chosen ports, kept open while the value lives.
+/// The kernel completes handshakes from the backlog, so they read as open without accepting.
+pub fn listeners(n: usize) -> Vec<TcpListener> {
+    (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind loopback"))
+        .collect()
+}
+
+pub fn ports_of(ls: &[TcpListener]) -> Vec<u16> {
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, read, released).
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A UDP port on loopback where nothing answers: a resolver that never replies.
+pub fn silent_resolver() -> (std::net::UdpSocket, SocketAddr) {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a = s.local_addr().unwrap();
+    (s, a)
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Open port numbers in a JSON report.
+pub fn open_ports(report: &Value) -> Vec<u16> {
+    let mut v: Vec<u16> = report["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["subject"] == "port")
+        .map(|s| s["port"]["number"].as_u64().unwrap() as u16)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Rule ids of the findings in a JSON report.
+pub fn finding_ids(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Validates `doc` against the official SARIF 2.1.0 schema; panics with every error.
+pub fn assert_valid_sarif(doc: &Value) {
+    let schema: Value = serde_json::from_str(include_str!("../../fixtures/schemas/sarif-schema-2.1.0.json")).unwrap();
+    let validator = jsonschema::draft7::new(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "SARIF invalid:\n{}", errors.join("\n"));
+}
+
+/// A fake risky service (redis-like: answers PING with +PONG, says nothing first).
+pub fn start_lab(kind: posture::lab::services::Kind) -> (tokio::runtime::Runtime, posture::lab::services::LabService) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let svc = rt
+        .block_on(posture::lab::services::start(kind, "127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    (rt, svc)
+}
