@@ -571,7 +571,7 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         .clone()
         .or(cfg_scan.fail_on.clone())
         .unwrap_or_else(|| "high".into());
-    let fail_on = match FailOn::parse(&fail_on_text) {
+    let fail_on = match fail_on_text.parse::<FailOn>() {
         Ok(f) => f,
         Err(e) => {
             errors.push(format!("--fail-on: {e}"));

@@ -339,7 +339,7 @@ impl Config {
             }
         }
         if let Some(f) = &s.fail_on {
-            match crate::report::FailOn::parse(f.get_ref()) {
+            match f.get_ref().parse::<crate::report::FailOn>() {
                 Ok(_) => scan.fail_on = Some(f.get_ref().clone()),
                 Err(e) => errors.push(format!("{}: {e}", at(f.span()))),
             }

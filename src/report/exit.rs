@@ -72,7 +72,11 @@ pub fn exit_code(outcome: &ScanOutcome, fail_on: FailOn, allow_incomplete: bool)
         FailOn::None => return EXIT_OK,
         FailOn::Severity(s) => s,
     };
-    if outcome.findings.iter().any(|f| f.severity >= threshold) {
+    if outcome
+        .findings
+        .iter()
+        .any(|f| f.severity >= threshold && f.suppressed.is_none())
+    {
         EXIT_FINDINGS
     } else if !outcome.incomplete.is_empty() && !allow_incomplete {
         EXIT_INCOMPLETE

@@ -127,6 +127,7 @@ pub(crate) mod testdata {
             evidence,
             fingerprint: fingerprint(rule_id, host, Some(port), None),
             location,
+            suppressed: None,
         }
     }
 

@@ -154,7 +154,27 @@ pub struct SarifResult {
     pub message: Message,
     pub locations: Vec<ResultLocation>,
     pub partial_fingerprints: BTreeMap<&'static str, String>,
+    /// Present when posture.toml accepted the risk (`[[suppress]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppressions: Vec<SarifSuppression>,
     pub properties: ResultProperties,
+}
+
+/// SARIF §3.35: an accepted risk, declared outside the scanned artifact (posture.toml).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SarifSuppression {
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub justification: String,
+    pub properties: SuppressionProperties,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SuppressionProperties {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    pub declared_at: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -527,6 +547,19 @@ fn result(f: &Finding, rule_index: usize) -> SarifResult {
             },
         }],
         partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, f.fingerprint.clone())]),
+        suppressions: f
+            .suppressed
+            .iter()
+            .map(|s| SarifSuppression {
+                kind: "external",
+                status: "accepted",
+                justification: s.reason.clone(),
+                properties: SuppressionProperties {
+                    expires: s.expires.clone(),
+                    declared_at: s.declared_at.clone(),
+                },
+            })
+            .collect(),
         properties: ResultProperties {
             endpoint: f.endpoint.clone(),
             host: f.host.clone(),
