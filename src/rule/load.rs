@@ -927,3 +927,429 @@ fn compile_rule(
         reads: reads.into_iter().collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads user packs from strings (no built-ins).
+    pub(crate) fn load_strs(
+        packs: &[(&str, &str)],
+        overrides: &RuleOverrides,
+    ) -> Result<RuleSet, RuleErrors> {
+        let packs = packs
+            .iter()
+            .map(|(name, text)| PackText {
+                name: name.to_string(),
+                text: text.to_string(),
+                builtin: false,
+            })
+            .collect();
+        build(packs, RuleErrors::default(), overrides)
+    }
+
+    fn errs(packs: &[(&str, &str)]) -> Vec<String> {
+        match load_strs(packs, &RuleOverrides::default()) {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => e.summaries(),
+        }
+    }
+
+    const GOOD: &str = r#"
+[[rule]]
+id = "corp.telnet"
+title = "Telnet open"
+severity = "high"
+subject = "port"
+when = "port.open && port.number in params.ports"
+message = "{{ port.service }} on {{ endpoint }}"
+params = { ports = [23] }
+tags = ["security"]
+"#;
+
+    #[test]
+    fn a_good_file_loads() {
+        let rs = load_strs(&[("a.toml", GOOD)], &RuleOverrides::default()).unwrap();
+        let r = rs.get("corp.telnet").unwrap();
+        assert!(r.active && r.enabled);
+        assert_eq!(r.reads, ["port.number", "port.open"]);
+        assert_eq!(rs.packs()[0].rules, 1);
+        assert_eq!(rs.packs()[0].sha256, hex::encode(Sha256::digest(GOOD.as_bytes())));
+    }
+
+    #[test]
+    fn unknown_key_points_at_the_key() {
+        let text = GOOD.replace("tags = ", "whne = \"x\"\ntags = ");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:10:1: unknown key `whne` in rule (did you mean `when`?)"]
+        );
+        let text = GOOD.replace("tags = ", "colour = 1\ntags = ");
+        let e = errs(&[("a.toml", &text)]);
+        assert!(e[0].starts_with("a.toml:10:1: unknown key `colour` in rule; expected one of: id, title"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_and_wrong_shapes() {
+        let e = errs(&[("a.toml", "version = 2\nrule = 3\n")]);
+        assert_eq!(
+            e,
+            [
+                "a.toml:1:1: unknown top-level key `version`: a rule file holds only `[[rule]]` tables",
+                "a.toml:2:8: `rule` must be an array of tables (`[[rule]]`), found integer",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_required_key_points_at_the_header() {
+        let text = GOOD.replace("title = \"Telnet open\"\n", "");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:2:1: rule is missing required key `title`"]
+        );
+    }
+
+    #[test]
+    fn wrong_types_point_at_the_value() {
+        let text = GOOD
+            .replace("title = \"Telnet open\"", "title = 7")
+            .replace("tags = [\"security\"]", "tags = \"security\"\nenabled = \"yes\"");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            [
+                "a.toml:4:9: `title` must be a string, found integer",
+                "a.toml:10:8: `tags` must be an array of strings, found string",
+                "a.toml:11:11: `enabled` must be a boolean, found string",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_severity_subject_and_id() {
+        let text = GOOD
+            .replace("\"high\"", "\"severe\"")
+            .replace("\"port\"", "\"smtp\"")
+            .replace("corp.telnet", "Corp Telnet");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            [
+                "a.toml:3:6: invalid rule id `Corp Telnet`: ids are made of `a-z`, `0-9`, `.`, `_` and `-`",
+                "a.toml:5:12: unknown severity `severe` (expected critical, high, medium, low or info)",
+                "a.toml:6:11: unknown subject `smtp` (expected port, tls, http or dns)",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_ids_across_files_name_both_places() {
+        let e = load_strs(&[("a.toml", GOOD), ("b.toml", GOOD)], &RuleOverrides::default())
+            .unwrap_err();
+        assert_eq!(e.summaries(), ["b.toml:3:6: duplicate rule id `corp.telnet`"]);
+        assert_eq!(
+            e.errors[0].notes,
+            ["`corp.telnet` is first defined at a.toml:3:6"]
+        );
+    }
+
+    #[test]
+    fn cel_syntax_errors_map_into_the_file() {
+        let text = GOOD.replace(
+            "\"port.open && port.number in params.ports\"",
+            "\"port.open && \"",
+        );
+        let e = errs(&[("a.toml", &text)]);
+        assert_eq!(e.len(), 1);
+        // At the end of the expression: `when = "` is 8 columns, `port.open && ` 13 more.
+        assert!(e[0].starts_with("a.toml:7:22: CEL syntax error in `when`: mismatched input '<EOF>'"), "{e:?}");
+
+        // In a multi-line literal string, on its second line.
+        let text = GOOD.replace(
+            "\"port.open && port.number in params.ports\"",
+            "'''\nport.open &&\n  port.number +* 2 > 1'''",
+        );
+        let e = errs(&[("a.toml", &text)]);
+        assert!(e[0].starts_with("a.toml:9:16: CEL syntax error in `when`: extraneous input '*'"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_field_paths_and_variables_are_errors_with_positions() {
+        let text = GOOD.replace("port.number in params.ports", "port.nmber in params.ports");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:7:27: unknown field `port.nmber`; `port` has: banner, number, open, service, service_source, state (in `when`)"]
+        );
+        let text = GOOD.replace("port.open && ", "prot.open && ");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:7:9: unknown variable `prot`; rules of subject `port` can read: endpoint, params, port, target (in `when`)"]
+        );
+        let text = GOOD.replace("params.ports\"", "params.portz\"");
+        let e = errs(&[("a.toml", &text)]);
+        assert_eq!(
+            e,
+            ["a.toml:7:44: unknown field `params.portz`; `params` has: ports (declare it in the rule's `params`) (in `when`)"]
+        );
+    }
+
+    #[test]
+    fn short_circuited_branches_are_checked_too() {
+        let text = GOOD.replace(
+            "\"port.open && port.number in params.ports\"",
+            "\"false && port.nope\"",
+        );
+        let e = errs(&[("a.toml", &text)]);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("a.toml:7:23: unknown field `port.nope`"), "{e:?}");
+    }
+
+    #[test]
+    fn has_index_and_scalar_fields_are_checked() {
+        let e = errs(&[("a.toml", &GOOD.replace("port.open &&", "has(port.opne) &&"))]);
+        assert!(e[0].starts_with("a.toml:7:18: unknown field `port.opne`"), "{e:?}");
+        let e = errs(&[("a.toml", &GOOD.replace("port.open &&", "port['nmber'] == 1 &&"))]);
+        assert!(e[0].contains("unknown field `port.nmber`"), "{e:?}");
+        let e = errs(&[("a.toml", &GOOD.replace("port.open &&", "port.number.low == 1 &&"))]);
+        assert!(e[0].contains("`port.number` is a number and has no field `low`"), "{e:?}");
+        // Index operands are checked; the index itself may be any expression.
+        let e = errs(&[(
+            "a.toml",
+            &GOOD.replace("port.open &&", "target.tagz[port.number] == 'x' &&"),
+        )]);
+        assert!(e[0].contains("unknown field `target.tagz`"), "{e:?}");
+    }
+
+    #[test]
+    fn comprehension_variables_take_the_element_schema() {
+        let ok = GOOD
+            .replace(
+                "\"port.open && port.number in params.ports\"",
+                "\"params.items.exists(i, i.n == port.number) && target.tags.all(t, t != 'x')\"",
+            )
+            .replace("{ ports = [23] }", "{ items = [{ n = 23 }] }");
+        load_strs(&[("a.toml", &ok)], &RuleOverrides::default()).unwrap();
+        let bad = ok.replace("i.n ==", "i.m ==");
+        let e = errs(&[("a.toml", &bad)]);
+        assert!(e[0].contains("unknown field `m`; `this value` has: n"), "{e:?}");
+    }
+
+    #[test]
+    fn placeholders_are_compiled_and_checked_with_positions() {
+        let text = GOOD.replace("{{ port.service }}", "{{ port.servce }}");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:8:20: unknown field `port.servce`; `port` has: banner, number, open, service, service_source, state (in `message`)"]
+        );
+        let text = GOOD.replace("{{ endpoint }}", "{{ endpoint");
+        let e = errs(&[("a.toml", &text)]);
+        assert_eq!(
+            e,
+            ["a.toml:8:34: unclosed `{{` placeholder (expected `}}`) (in `message`)"]
+        );
+    }
+
+    #[test]
+    fn subjects_without_samples_are_accepted_unchecked() {
+        let text = GOOD
+            .replace("\"port\"", "\"tls\"")
+            .replace("port.open && port.number in params.ports", "cert.days_left < 30")
+            .replace("{{ port.service }}", "{{ cert.subject }}");
+        if SubjectFactsProbe::has_sample(Subject::Tls) {
+            // Another branch added TLS facts: then the paths must be real. Nothing to assert.
+            return;
+        }
+        load_strs(&[("a.toml", &text)], &RuleOverrides::default()).unwrap();
+    }
+
+    struct SubjectFactsProbe;
+    impl SubjectFactsProbe {
+        fn has_sample(s: Subject) -> bool {
+            crate::fact::SubjectFacts::sample(s).is_some()
+        }
+    }
+
+    #[test]
+    fn every_problem_in_every_file_at_once() {
+        let a = GOOD
+            .replace("title = \"Telnet open\"\n", "")
+            .replace("\"high\"", "\"hgh\"");
+        let b = GOOD
+            .replace("corp.telnet", "corp.telnet2")
+            .replace("port.number", "port.nmber")
+            .replace("{{ endpoint }}", "{{ endpont }}");
+        let e = load_strs(&[("a.toml", &a), ("b.toml", &b)], &RuleOverrides::default())
+            .unwrap_err();
+        let s = e.summaries();
+        assert_eq!(s.len(), 4, "{e}");
+        assert!(s[0].starts_with("a.toml:2:1: rule is missing required key `title`"));
+        assert!(s[1].starts_with("a.toml:4:12: unknown severity `hgh`"));
+        assert!(s[2].starts_with("b.toml:7:27: unknown field `port.nmber`"));
+        assert!(s[3].starts_with("b.toml:8:27: unknown variable `endpont`"));
+        let rendered = e.to_string();
+        assert!(rendered.contains("7 | when = \"port.open && port.nmber in params.ports\""), "{rendered}");
+        assert!(rendered.ends_with("4 problems in rule files"), "{rendered}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_are_positioned() {
+        let e = errs(&[("a.toml", "[[rule]]\nid = \n")]);
+        assert!(e[0].starts_with("a.toml:2:"), "{e:?}");
+    }
+
+    fn overrides() -> RuleOverrides {
+        RuleOverrides::default()
+    }
+
+    const TWO: &str = r#"
+[[rule]]
+id = "a.one"
+title = "One"
+severity = "low"
+subject = "port"
+when = "port.open"
+message = "m"
+tags = ["x"]
+
+[[rule]]
+id = "a.two"
+title = "Two"
+severity = "low"
+subject = "port"
+when = "port.open && port.number in params.ports"
+message = "m"
+params = { ports = [1], advice = { a = "A" } }
+tags = ["y"]
+enabled = false
+"#;
+
+    fn active(rs: &RuleSet) -> Vec<&str> {
+        rs.all()
+            .iter()
+            .filter(|r| r.active)
+            .map(|r| r.id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn overrides_select_and_change_rules() {
+        let rs = load_strs(&[("t.toml", TWO)], &overrides()).unwrap();
+        assert_eq!(active(&rs), ["a.one"]);
+        assert_eq!(rs.infos().len(), 1);
+
+        let mut o = overrides();
+        o.disable.push(At::new("a.one".into()));
+        let rs = load_strs(&[("t.toml", TWO)], &o).unwrap();
+        assert!(active(&rs).is_empty());
+
+        let mut o = overrides();
+        o.only.push(At::new("a.two".into()));
+        let rs = load_strs(&[("t.toml", TWO)], &o).unwrap();
+        assert_eq!(active(&rs), ["a.two"], "--rule runs a rule disabled in its file");
+
+        let mut o = overrides();
+        o.only.push(At::new("a.two".into()));
+        o.skip.push(At::new("a.two".into()));
+        assert!(active(&load_strs(&[("t.toml", TWO)], &o).unwrap()).is_empty());
+
+        let mut o = overrides();
+        o.tags.push(At::new("y".into()));
+        assert!(active(&load_strs(&[("t.toml", TWO)], &o).unwrap()).is_empty());
+        o.tags.push(At::new("x".into()));
+        assert_eq!(active(&load_strs(&[("t.toml", TWO)], &o).unwrap()), ["a.one"]);
+
+        let mut o = overrides();
+        o.severity.insert("a.one".into(), At::new(Severity::Critical));
+        let rs = load_strs(&[("t.toml", TWO)], &o).unwrap();
+        assert_eq!(rs.get("a.one").unwrap().severity, Severity::Critical);
+    }
+
+    #[test]
+    fn params_overrides_merge_table_wise() {
+        let mut o = overrides();
+        o.params.insert(
+            "a.two".into(),
+            At::new(serde_json::json!({ "ports": [2, 3], "advice": { "b": "B" } })),
+        );
+        let rs = load_strs(&[("t.toml", TWO)], &o).unwrap();
+        assert_eq!(
+            rs.get("a.two").unwrap().params,
+            serde_json::json!({ "ports": [2, 3], "advice": { "a": "A", "b": "B" } })
+        );
+
+        let mut o = overrides();
+        o.params.insert(
+            "a.two".into(),
+            At::at(serde_json::json!({ "port": [2], "advice": 3 }), "posture.toml:9:1"),
+        );
+        let e = load_strs(&[("t.toml", TWO)], &o).unwrap_err();
+        assert_eq!(
+            e.summaries(),
+            ["posture.toml:9:1: params override for `a.two`: param `advice` must be a table, found a number; the rule has no param `port` (params: advice, ports)"]
+        );
+    }
+
+    #[test]
+    fn overrides_naming_unknown_rules_are_errors_with_their_origin() {
+        let mut o = overrides();
+        o.disable.push(At::at("a.three".into(), "posture.toml:4:12"));
+        o.only.push(At::new("nope".into()));
+        o.skip.push(At::at("nope2".into(), "--skip-rule"));
+        o.severity.insert("zz".into(), At::at(Severity::Info, "posture.toml:6:1"));
+        o.params.insert("yy".into(), At::new(serde_json::json!({})));
+        o.tags.push(At::new("nothing".into()));
+        let e = load_strs(&[("t.toml", TWO)], &o).unwrap_err();
+        assert_eq!(
+            e.summaries(),
+            [
+                "posture.toml:4:12: `disable` names unknown rule id `a.three`",
+                "--rule: `--rule` names unknown rule id `nope`",
+                "--skip-rule: `--skip-rule` names unknown rule id `nope2`",
+                "posture.toml:6:1: severity override names unknown rule id `zz`",
+                "rules.params: params override names unknown rule id `yy`",
+                "--tag: no rule has the tag `nothing` (tags in use: x, y)",
+            ]
+        );
+    }
+
+    #[test]
+    fn user_paths_files_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
+        std::fs::write(dir.path().join("a.toml"), TWO).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not rules").unwrap();
+        let sources = RuleSources {
+            builtin: false,
+            paths: vec![At::new(dir.path().to_path_buf())],
+        };
+        let rs = RuleSet::load(&sources, &overrides()).unwrap();
+        let names: Vec<String> = rs.packs().into_iter().map(|p| p.name).collect();
+        assert_eq!(names.len(), 2);
+        assert!(names[0].ends_with("a.toml") && names[1].ends_with("b.toml"), "{names:?}");
+        assert_eq!(rs.all().len(), 3);
+
+        let missing = dir.path().join("nope.toml");
+        let sources = RuleSources {
+            builtin: true,
+            paths: vec![At::at(missing.clone(), "posture.toml:3:10")],
+        };
+        let e = RuleSet::load(&sources, &overrides()).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e.summaries()[0].starts_with(&format!(
+            "posture.toml:3:10: cannot read rule path `{}`",
+            missing.display()
+        )));
+    }
+
+    #[test]
+    fn id_syntax() {
+        assert!(is_builtin_id("port.risky-service"));
+        assert!(is_builtin_id("tls.cert.expired"));
+        assert!(!is_builtin_id("port"));
+        assert!(!is_builtin_id("Port.x"));
+        assert!(!is_builtin_id("port..x"));
+        assert!(!is_builtin_id("port.x_y"));
+        assert!(is_user_id("corp_1.x-y"));
+        assert!(!is_user_id("corp x"));
+        assert!(!is_user_id(""));
+    }
+}

@@ -225,3 +225,18 @@ impl RuleSet {
         &self.env
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_explain() {
+        let rs = match RuleSet::builtin() {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        println!("{}", render_list(&rs));
+        println!("{}", explain(&rs, "port.risky-service").unwrap());
+    }
+}
