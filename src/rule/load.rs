@@ -1184,7 +1184,7 @@ tags = ["security"]
         assert!(s[0].starts_with("a.toml:2:1: rule is missing required key `title`"));
         assert!(s[1].starts_with("a.toml:4:12: unknown severity `hgh`"));
         assert!(s[2].starts_with("b.toml:7:27: unknown field `port.nmber`"));
-        assert!(s[3].starts_with("b.toml:8:27: unknown variable `endpont`"));
+        assert!(s[3].starts_with("b.toml:8:37: unknown variable `endpont`"));
         let rendered = e.to_string();
         assert!(rendered.contains("7 | when = \"port.open && port.nmber in params.ports\""), "{rendered}");
         assert!(rendered.ends_with("4 problems in rule files"), "{rendered}");
