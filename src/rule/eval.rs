@@ -1,0 +1,166 @@
+//! Evaluation: one subject's facts judged by the active rules of its subject. Pure.
+//!
+//! Programs are compiled at load time; here we only bind variables and run them. The facts
+//! are converted to CEL values once per call and shared by every rule through a child scope
+//! that adds the rule's `params`. Any execution error — most often an absent fact
+//! (`NoSuchKey`) — means "no match": facts we could not observe are not findings.
+
+use super::template::{cap_evidence, render_json, render_value};
+use super::{Rule, RuleSet};
+use crate::fact::SubjectFacts;
+use crate::finding::{fingerprint, Finding, Location};
+use cel::objects::{Key, Map};
+use cel::{Context, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A rule's compiled programs.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub when: cel::Program,
+    pub message: Vec<Piece>,
+    pub remediation: Vec<Piece>,
+    /// `params`, converted once.
+    pub params: Value,
+}
+
+/// A compiled template piece.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    Text(String),
+    Expr(cel::Program),
+}
+
+/// Judges `facts` with every active rule of their subject, in rule order.
+pub fn evaluate(rules: &RuleSet, facts: &SubjectFacts, location: &Location) -> Vec<Finding> {
+    let subject = facts.subject();
+    if !rules.needs(subject) {
+        return Vec::new();
+    }
+    let vars = facts.variables();
+    let root = fact_context(rules.env(), &vars);
+    rules
+        .rules_for(subject)
+        .filter_map(|rule| judge(rule, &root, &vars, facts, location))
+        .collect()
+}
+
+/// The root CEL context holding every fact variable.
+pub(crate) fn fact_context(
+    env: &Arc<cel::Env>,
+    vars: &serde_json::Map<String, serde_json::Value>,
+) -> Context<'static, 'static> {
+    let mut ctx = Context::with_env(Arc::clone(env));
+    for (k, v) in vars {
+        ctx.add_variable_from_value(k.as_str(), json_to_cel(v));
+    }
+    ctx
+}
+
+/// Runs one rule; a finding when its condition is exactly `true`.
+pub(crate) fn judge(
+    rule: &Rule,
+    root: &Context<'_, '_>,
+    vars: &serde_json::Map<String, serde_json::Value>,
+    facts: &SubjectFacts,
+    location: &Location,
+) -> Option<Finding> {
+    let mut scope = root.new_inner_scope();
+    scope.add_variable_from_value("params", rule.compiled.params.clone());
+    match rule.compiled.when.execute(&scope) {
+        Ok(Value::Bool(true)) => {}
+        Ok(Value::Bool(false)) => return None,
+        Ok(other) => {
+            tracing::debug!(rule = %rule.id, endpoint = facts.endpoint(), "condition is not a bool: {other:?}");
+            return None;
+        }
+        Err(e) => {
+            tracing::debug!(rule = %rule.id, endpoint = facts.endpoint(), "condition not decidable, no match: {e}");
+            return None;
+        }
+    }
+    let target = facts.target();
+    let item_key = facts.item_key();
+    let evidence: BTreeMap<String, String> = rule
+        .reads
+        .iter()
+        .filter_map(|path| Some((path.clone(), cap_evidence(render_json(lookup(vars, path)?)))))
+        .collect();
+    Some(Finding {
+        rule_id: rule.id.clone(),
+        title: rule.title.clone(),
+        severity: rule.severity,
+        subject: rule.subject,
+        endpoint: facts.endpoint().to_string(),
+        host: target.host.clone(),
+        ip: target.ip.clone(),
+        port: target.port,
+        fingerprint: fingerprint(&rule.id, &target.host, target.port, item_key.as_deref()),
+        item_key,
+        message: render(&rule.compiled.message, &scope),
+        remediation: render(&rule.compiled.remediation, &scope),
+        help_uri: rule.help_uri.clone(),
+        tags: rule.tags.clone(),
+        target_tags: target.tags.clone(),
+        owner: target.owner.clone(),
+        evidence,
+        location: location.clone(),
+    })
+}
+
+/// Renders a template; a placeholder that cannot be evaluated renders as nothing.
+fn render(pieces: &[Piece], scope: &Context<'_, '_>) -> String {
+    let mut out = String::new();
+    for p in pieces {
+        match p {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Expr(program) => match program.execute(scope) {
+                Ok(v) => out.push_str(&cap_evidence(render_value(&v))),
+                Err(e) => tracing::debug!("placeholder renders empty: {e}"),
+            },
+        }
+    }
+    out
+}
+
+/// The fact at a dotted path, if present.
+fn lookup<'a>(
+    vars: &'a serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<&'a serde_json::Value> {
+    let mut parts = path.split('.');
+    let mut cur = vars.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+/// JSON facts as CEL values. Integers become `int` (CEL list membership and equality do not
+/// mix `int` and `uint` in every implementation, and rule authors write `int` literals).
+pub(crate) fn json_to_cel(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::UInt(u)
+            } else {
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
+        serde_json::Value::Array(items) => {
+            Value::List(Arc::new(items.iter().map(json_to_cel).collect()))
+        }
+        serde_json::Value::Object(map) => {
+            let m: HashMap<Key, Value> = map
+                .iter()
+                .map(|(k, v)| (Key::String(Arc::new(k.clone())), json_to_cel(v)))
+                .collect();
+            Value::Map(Map { map: Arc::new(m) })
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Field checking: every fact path a CEL expression reads must exist for its subject.
+//!
+//! A dry run on a sample misses short-circuited branches (`false && port.nope` never reads
+//! `port.nope`), so we walk the parsed expression instead and check every `Select` chain
+//! rooted at a variable, `has(…)` tests and the operands of index expressions against a
+//! [`Schema`] derived from [`SubjectFacts::sample`]: objects have known keys, arrays the schema
+//! of their first element, and the paths of [`SubjectFacts::dynamic_map_paths`] accept any key.
+//! `params` is checked against the rule's own parameters (after overrides).
+
+use crate::fact::SubjectFacts;
+use crate::finding::Subject;
+use cel::common::ast::{operators, EntryExpr, Expr, IdedExpr, LiteralValue};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The shape of a fact value, as far as field checking cares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Schema {
+    /// Free-form: any key or value below is accepted (dynamic maps).
+    Any,
+    /// A leaf value; the name of its kind is used in messages.
+    Scalar(&'static str),
+    Object(BTreeMap<String, Schema>),
+    /// Elements share the schema of the sample's first element (`Any` when it is empty).
+    List(Box<Schema>),
+}
+
+impl Schema {
+    /// The schema of a JSON value found at `path` (dotted, from a top-level variable).
+    pub fn from_json(v: &serde_json::Value, path: &str, dynamic: &[&str]) -> Schema {
+        if dynamic.contains(&path) {
+            return Schema::Any;
+        }
+        match v {
+            serde_json::Value::Null => Schema::Scalar("null"),
+            serde_json::Value::Bool(_) => Schema::Scalar("bool"),
+            serde_json::Value::Number(_) => Schema::Scalar("number"),
+            serde_json::Value::String(_) => Schema::Scalar("string"),
+            serde_json::Value::Array(items) => Schema::List(Box::new(match items.first() {
+                Some(first) => Schema::from_json(first, path, dynamic),
+                None => Schema::Any,
+            })),
+            serde_json::Value::Object(map) => Schema::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let child = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        (k.clone(), Schema::from_json(v, &child, dynamic))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Schema::Any => "value",
+            Schema::Scalar(k) => k,
+            Schema::Object(_) => "object",
+            Schema::List(_) => "list",
+        }
+    }
+}
+
+/// The variables a rule of one subject can read, with their schemas.
+#[derive(Debug, Clone)]
+pub(crate) struct VarSchema {
+    pub subject: Subject,
+    /// `None`: the subject has no sample facts in this build, fact paths go unchecked.
+    pub facts: Option<BTreeMap<String, Schema>>,
+    pub params: Schema,
+}
+
+impl VarSchema {
+    pub fn new(subject: Subject, params: &serde_json::Value) -> VarSchema {
+        let facts = SubjectFacts::sample(subject).map(|s| {
+            let dynamic = SubjectFacts::dynamic_map_paths(subject);
+            s.variables()
+                .iter()
+                .map(|(k, v)| (k.clone(), Schema::from_json(v, k, dynamic)))
+                .collect()
+        });
+        VarSchema {
+            subject,
+            facts,
+            params: Schema::from_json(params, "params", &[]),
+        }
+    }
+}
+
+/// CEL identifiers that name types or namespaces, not variables (`type(x) == string`).
+const TYPE_IDENTS: &[&str] = &[
+    "bool",
+    "bytes",
+    "double",
+    "duration",
+    "int",
+    "list",
+    "map",
+    "null_type",
+    "optional",
+    "string",
+    "timestamp",
+    "type",
+    "uint",
+];
+
+/// A problem found in an expression: the node it is about and the message.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FieldProblem {
+    pub expr_id: u64,
+    /// The text to point at (the unknown name), searched from the node's position.
+    pub focus: String,
+    pub message: String,
+}
+
+/// What a walk learnt about an expression: every problem, and every fact path it reads.
+#[derive(Debug, Default)]
+pub(crate) struct FieldReport {
+    pub problems: Vec<FieldProblem>,
+    /// Fact paths read (dotted, from a top-level fact variable), maximal ones only.
+    pub reads: BTreeSet<String>,
+}
+
+/// Checks every field path of `expr` against `vars`.
+pub(crate) fn check_fields(expr: &IdedExpr, vars: &VarSchema) -> FieldReport {
+    let mut w = Walker {
+        vars,
+        scopes: Vec::new(),
+        report: FieldReport::default(),
+    };
+    w.walk(expr);
+    let reads = std::mem::take(&mut w.report.reads);
+    // Keep only maximal paths: `port` is implied by `port.open`.
+    w.report.reads = reads
+        .iter()
+        .filter(|p| {
+            let prefix = format!("{p}.");
+            !reads.iter().any(|q| q.starts_with(&prefix))
+        })
+        .cloned()
+        .collect();
+    w.report
+}
+
+/// What the walker knows about a sub-expression's value.
+#[derive(Clone)]
+struct Shape<'s> {
+    schema: Option<&'s Schema>,
+    /// The dotted path when the expression is a path rooted at a variable.
+    path: Option<String>,
+    /// True when that root is a fact variable (its paths are evidence).
+    fact: bool,
+}
+
+impl<'s> Shape<'s> {
+    fn unchecked() -> Shape<'s> {
+        Shape {
+            schema: None,
+            path: None,
+            fact: false,
+        }
+    }
+}
+
+struct Walker<'s> {
+    vars: &'s VarSchema,
+    /// Comprehension variables in scope, innermost last. `None`: accepted unchecked.
+    scopes: Vec<(String, Option<&'s Schema>)>,
+    report: FieldReport,
+}
+
+impl<'s> Walker<'s> {
+    fn problem(&mut self, expr_id: u64, focus: &str, message: String) {
+        self.report.problems.push(FieldProblem {
+            expr_id,
+            focus: focus.to_string(),
+            message,
+        });
+    }
+
+    fn walk(&mut self, e: &IdedExpr) -> Shape<'s> {
+        match &e.expr {
+            Expr::Ident(name) => self.ident(e.id, name),
+            Expr::Select(sel) => {
+                let base = self.walk(&sel.operand);
+                self.field(e.id, base, &sel.field)
+            }
+            Expr::Call(call) => {
+                let is_index = call.target.is_none()
+                    && call.args.len() == 2
+                    && (call.func_name == operators::INDEX
+                        || call.func_name == operators::OPT_INDEX);
+                let is_opt_select = call.target.is_none()
+                    && call.args.len() == 2
+                    && call.func_name == operators::OPT_SELECT;
+                if is_opt_select {
+                    let base = self.walk(&call.args[0]);
+                    return match &call.args[1].expr {
+                        Expr::Literal(LiteralValue::String(s)) => self.field(e.id, base, s.inner()),
+                        _ => Shape::unchecked(),
+                    };
+                }
+                if is_index {
+                    let base = self.walk(&call.args[0]);
+                    self.walk(&call.args[1]);
+                    return self.index(e.id, base, &call.args[1]);
+                }
+                if let Some(t) = &call.target {
+                    self.walk(t);
+                }
+                for a in &call.args {
+                    self.walk(a);
+                }
+                Shape::unchecked()
+            }
+            Expr::Comprehension(c) => {
+                let range = self.walk(&c.iter_range);
+                self.walk(&c.accu_init);
+                let (first, second) = element_schemas(range.schema, c.iter_var2.is_some());
+                let depth = self.scopes.len();
+                match &c.iter_var2 {
+                    Some(v2) => {
+                        self.scopes.push((c.iter_var.clone(), first));
+                        self.scopes.push((v2.clone(), second));
+                    }
+                    None => self.scopes.push((c.iter_var.clone(), first)),
+                }
+                self.scopes.push((c.accu_var.clone(), None));
+                self.walk(&c.loop_cond);
+                self.walk(&c.loop_step);
+                self.walk(&c.result);
+                self.scopes.truncate(depth);
+                Shape::unchecked()
+            }
+            Expr::List(l) => {
+                for x in &l.elements {
+                    self.walk(x);
+                }
+                Shape::unchecked()
+            }
+            Expr::Map(m) => {
+                for entry in &m.entries {
+                    if let EntryExpr::MapEntry(me) = &entry.expr {
+                        self.walk(&me.key);
+                        self.walk(&me.value);
+                    }
+                }
+                Shape::unchecked()
+            }
+            Expr::Struct(s) => {
+                for entry in &s.entries {
+                    match &entry.expr {
+                        EntryExpr::StructField(f) => {
+                            self.walk(&f.value);
+                        }
+                        EntryExpr::MapEntry(me) => {
+                            self.walk(&me.key);
+                            self.walk(&me.value);
+                        }
+                    }
+                }
+                Shape::unchecked()
+            }
+            Expr::Literal(_) | Expr::Unspecified => Shape::unchecked(),
+        }
+    }
+
+    fn ident(&mut self, id: u64, name: &str) -> Shape<'s> {
+        if let Some((_, schema)) = self.scopes.iter().rev().find(|(n, _)| n == name) {
+            return Shape {
+                schema: *schema,
+                path: None,
+                fact: false,
+            };
+        }
+        if name == "params" {
+            return Shape {
+                schema: Some(&self.vars.params),
+                path: Some("params".into()),
+                fact: false,
+            };
+        }
+        match &self.vars.facts {
+            None => Shape::unchecked(),
+            Some(facts) => {
+                if let Some(schema) = facts.get(name) {
+                    self.report.reads.insert(name.to_string());
+                    Shape {
+                        schema: Some(schema),
+                        path: Some(name.to_string()),
+                        fact: true,
+                    }
+                } else {
+                    if !name.starts_with('@') && !TYPE_IDENTS.contains(&name) {
+                        let mut available: Vec<&str> = facts.keys().map(String::as_str).collect();
+                        available.push("params");
+                        available.sort_unstable();
+                        self.problem(
+                            id,
+                            name,
+                            format!(
+                                "unknown variable `{name}`; rules of subject `{}` can read: {}",
+                                self.vars.subject,
+                                available.join(", ")
+                            ),
+                        );
+                    }
+                    Shape::unchecked()
+                }
+            }
+        }
+    }
+
+    fn field(&mut self, id: u64, base: Shape<'s>, field: &str) -> Shape<'s> {
+        let path = base.path.as_ref().map(|p| format!("{p}.{field}"));
+        let Some(schema) = base.schema else {
+            return Shape::unchecked();
+        };
+        match schema {
+            Schema::Any => Shape {
+                schema: Some(schema),
+                path: self.record(path, base.fact),
+                fact: base.fact,
+            },
+            Schema::Object(keys) => match keys.get(field) {
+                Some(child) => Shape {
+                    schema: Some(child),
+                    path: self.record(path, base.fact),
+                    fact: base.fact,
+                },
+                None => {
+                    let shown = path.unwrap_or_else(|| field.to_string());
+                    let parent = base.path.as_deref().unwrap_or("this value");
+                    let known: Vec<&str> = keys.keys().map(String::as_str).collect();
+                    let msg = if known.is_empty() {
+                        format!("unknown field `{shown}`: `{parent}` has no fields")
+                    } else {
+                        format!(
+                            "unknown field `{shown}`; `{parent}` has: {}",
+                            known.join(", ")
+                        )
+                    };
+                    let msg = if base.path.as_deref() == Some("params") {
+                        format!("{msg} (declare it in the rule's `params`)")
+                    } else {
+                        msg
+                    };
+                    self.problem(id, field, msg);
+                    Shape::unchecked()
+                }
+            },
+            Schema::Scalar(_) | Schema::List(_) => {
+                let parent = base.path.as_deref().unwrap_or("this value");
+                self.problem(
+                    id,
+                    field,
+                    format!(
+                        "`{parent}` is a {} and has no field `{field}`",
+                        schema.kind()
+                    ),
+                );
+                Shape::unchecked()
+            }
+        }
+    }
+
+    fn index(&mut self, id: u64, base: Shape<'s>, key: &IdedExpr) -> Shape<'s> {
+        let Some(schema) = base.schema else {
+            return Shape::unchecked();
+        };
+        match schema {
+            Schema::Any => Shape {
+                schema: Some(schema),
+                path: None,
+                fact: false,
+            },
+            Schema::List(elem) => Shape {
+                schema: Some(elem),
+                path: None,
+                fact: false,
+            },
+            Schema::Object(keys) => match &key.expr {
+                Expr::Literal(LiteralValue::String(s)) => self.field(id, base, s.inner()),
+                _ => Shape {
+                    schema: uniform(keys),
+                    path: None,
+                    fact: false,
+                },
+            },
+            Schema::Scalar(_) => Shape::unchecked(),
+        }
+    }
+
+    /// Records a fact path as read; returns it for the next step of the chain.
+    fn record(&mut self, path: Option<String>, fact: bool) -> Option<String> {
+        if fact {
+            if let Some(p) = &path {
+                self.report.reads.insert(p.clone());
+            }
+        }
+        path
+    }
+}
+
+/// The schema shared by every value of an object used as a map (`params.advice[k]`), if any.
+fn uniform(keys: &BTreeMap<String, Schema>) -> Option<&Schema> {
+    let mut it = keys.values();
+    let first = it.next()?;
+    it.all(|s| s == first).then_some(first)
+}
+
+/// The schemas a comprehension binds: (first variable, second variable).
+/// Lists: the element for one variable, (index, element) for two. Maps: (key, value).
+fn element_schemas(range: Option<&Schema>, two: bool) -> (Option<&Schema>, Option<&Schema>) {
+    static NUMBER: Schema = Schema::Scalar("number");
+    static STRING: Schema = Schema::Scalar("string");
+    match range {
+        Some(Schema::List(elem)) if two => (Some(&NUMBER), Some(elem)),
+        Some(Schema::List(elem)) => (Some(elem), None),
+        Some(Schema::Object(keys)) => (Some(&STRING), uniform(keys)),
+        Some(Schema::Any) => (range, range),
+        _ => (None, None),
+    }
+}
