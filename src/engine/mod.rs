@@ -2,3 +2,4 @@
 //! into a [`crate::outcome::ScanOutcome`].
 
 pub mod limits;
+pub mod sweep;
