@@ -10,7 +10,7 @@ use crate::engine::run::{execute, Progress};
 use crate::finding::Severity;
 use crate::outcome::ScanOutcome;
 use crate::report::{self, FailOn};
-use crate::rule::{RuleOverrides, RuleSet, RuleSources};
+use crate::rule::{At, RuleOverrides, RuleSet, RuleSources};
 use crate::target::expand::Excludes;
 use crate::target::parse::parse_target;
 use crate::target::{Origin, TargetMeta};
@@ -329,7 +329,11 @@ fn run_rules_command(cmd: RulesCommand) -> u8 {
 fn load_rules(src: &RuleSourceArgs, overrides: &RuleOverrides) -> Result<RuleSet, UsageError> {
     let sources = RuleSources {
         builtin: !src.no_builtin_rules,
-        paths: src.rules.clone(),
+        paths: src
+            .rules
+            .iter()
+            .map(|p| At::at(p.clone(), "--rules"))
+            .collect(),
     };
     RuleSet::load(&sources, overrides).map_err(|e| UsageError(e.to_string()))
 }
@@ -530,35 +534,50 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
 
     // Rules.
     let mut overrides = RuleOverrides::default();
-    let mut rule_paths: Vec<PathBuf> = Vec::new();
+    let mut rule_paths: Vec<At<PathBuf>> = Vec::new();
     if let Some(c) = &config {
-        rule_paths.extend(c.rules.paths.iter().cloned());
+        let shown = c.path.display().to_string();
+        rule_paths.extend(c.rules.paths.iter().map(|p| At::at(p.clone(), shown.clone())));
         for d in &c.rules.disable {
-            overrides.disable.push((d.value.clone(), Some(d.at.clone())));
+            overrides.disable.push(At::at(d.value.clone(), d.at.clone()));
         }
         for s in &c.rules.severity {
             overrides
                 .severity
-                .insert(s.value.0.clone(), (s.value.1, Some(s.at.clone())));
+                .insert(s.value.0.clone(), At::at(s.value.1, s.at.clone()));
         }
         for p in &c.rules.params {
             overrides
                 .params
-                .insert(p.value.0.clone(), (p.value.1.clone(), Some(p.at.clone())));
+                .insert(p.value.0.clone(), At::at(p.value.1.clone(), p.at.clone()));
         }
-        overrides.tags.extend(c.rules.tags.iter().cloned());
+        overrides.tags.extend(
+            c.rules
+                .tags
+                .iter()
+                .map(|t| At::at(t.clone(), format!("{shown} [rules] tags"))),
+        );
     }
-    rule_paths.extend(args.rule_sources.rules.iter().cloned());
-    overrides.only.extend(args.only_rules.iter().cloned());
-    overrides.skip.extend(args.skip_rules.iter().cloned());
-    overrides.tags.extend(args.tags.iter().cloned());
-    let rules = match load_rules(
-        &RuleSourceArgs {
-            rules: rule_paths,
-            no_builtin_rules: args.rule_sources.no_builtin_rules,
-        },
-        &overrides,
-    ) {
+    rule_paths.extend(
+        args.rule_sources
+            .rules
+            .iter()
+            .map(|p| At::at(p.clone(), "--rules")),
+    );
+    overrides
+        .only
+        .extend(args.only_rules.iter().map(|r| At::at(r.clone(), "--rule")));
+    overrides
+        .skip
+        .extend(args.skip_rules.iter().map(|r| At::at(r.clone(), "--skip-rule")));
+    overrides
+        .tags
+        .extend(args.tags.iter().map(|t| At::at(t.clone(), "--tag")));
+    let sources = RuleSources {
+        builtin: !args.rule_sources.no_builtin_rules,
+        paths: rule_paths,
+    };
+    let rules = match RuleSet::load(&sources, &overrides).map_err(|e| UsageError(e.to_string())) {
         Ok(r) => Some(r),
         Err(e) => {
             errors.push(e.0);

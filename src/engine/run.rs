@@ -14,7 +14,7 @@ use crate::finding::{sort_findings, Finding, Subject};
 use crate::outcome::{IncompleteEndpoint, ScanMeta, ScanOutcome, ScanStats, Scope, ToolInfo};
 use crate::probe::banner::probe_banner;
 use crate::probe::service::{guess_service, printable_banner};
-use crate::target::{display_host_port, Endpoint};
+use crate::target::Endpoint;
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -81,14 +81,7 @@ pub async fn execute(
         .collect();
 
     let (tx, mut rx) = mpsc::channel::<SweepResult>(OPEN_PORT_QUEUE);
-    let sweep_cfg = SweepConfig {
-        window: plan.limits.concurrency,
-        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        timeout: plan.limits.timeout(),
-        host_concurrency: plan.limits.host_concurrency,
-        rate: u32::try_from(plan.limits.rate).ok().filter(|r| *r > 0),
-        exclude: Arc::new(plan.excludes.clone()),
-    };
+    let sweep_cfg = SweepConfig::from_limits(&plan.limits, Arc::new(plan.excludes.clone()));
     // Explicit endpoints (host:port, URLs) that do not answer are reported as incomplete;
     // in a port sweep a silent port is just `filtered`.
     let explicit: Arc<Vec<bool>> = Arc::new(
@@ -130,7 +123,7 @@ pub async fn execute(
     let mut findings = Vec::new();
     let groups_meta = Arc::new(prepared.groups.clone());
 
-    let mut absorb = |r: EndpointResult,
+    let absorb = |r: EndpointResult,
                       subjects: &mut Vec<SubjectFacts>,
                       findings: &mut Vec<Finding>,
                       incomplete: &mut Vec<IncompleteEndpoint>| {
@@ -193,8 +186,15 @@ pub async fn execute(
             absorb(r, &mut subjects, &mut findings, &mut incomplete);
         }
     }
-    let sweep_stats = match tokio::task::spawn_blocking(move || sweeper.join()).await {
-        Ok(Ok(stats)) => stats,
+    let joined = match sweeper {
+        Ok(handle) => tokio::task::spawn_blocking(move || handle.join().ok()).await.ok().flatten(),
+        Err(e) => {
+            tracing::error!("cannot start the sweep thread: {e}");
+            None
+        }
+    };
+    let sweep_stats = match joined {
+        Some(stats) => stats,
         _ => {
             incomplete.push(IncompleteEndpoint {
                 endpoint: "*".into(),
@@ -326,7 +326,7 @@ async fn assess_endpoint_inner(
 
     let banner = probe_banner(addr, ep.port, &plan.limits).await;
     if let Some(e) = &banner.error {
-        if banner.bytes.is_empty() && banner.refused() {
+        if banner.bytes.is_empty() && banner.connect_failed() {
             incomplete.push(IncompleteEndpoint {
                 endpoint: display_with_ip(ep),
                 stage: "banner".into(),

@@ -40,7 +40,6 @@ mod pressure;
 mod worker;
 
 use crate::engine::limits::{Limits, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS};
-use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicBool;
@@ -143,62 +142,8 @@ pub struct SweepGroup {
     pub group: usize,
 }
 
-/// Addresses never connected to (`--exclude`): sorted, merged ranges, binary-searched.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Excludes {
-    /// Inclusive `(first, last)` ranges per family, sorted and disjoint.
-    v4: Vec<(u128, u128)>,
-    v6: Vec<(u128, u128)>,
-}
-
-impl Excludes {
-    pub fn new(nets: impl IntoIterator<Item = IpNet>) -> Excludes {
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for net in nets {
-            match net {
-                IpNet::V4(n) => v4.push((
-                    u128::from(u32::from(n.network())),
-                    u128::from(u32::from(n.broadcast())),
-                )),
-                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
-            }
-        }
-        Excludes {
-            v4: merge(v4),
-            v6: merge(v6),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty()
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(a) => within(&self.v4, u128::from(u32::from(a))),
-            IpAddr::V6(a) => within(&self.v6, u128::from(a)),
-        }
-    }
-}
-
-/// Sort and merge inclusive ranges, joining overlapping and adjacent ones.
-fn merge(mut ranges: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
-    ranges.sort_unstable();
-    let mut out: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
-    for (lo, hi) in ranges {
-        match out.last_mut() {
-            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
-
-fn within(ranges: &[(u128, u128)], x: u128) -> bool {
-    let i = ranges.partition_point(|r| r.1 < x);
-    ranges.get(i).is_some_and(|r| r.0 <= x)
-}
+/// Addresses never connected to (`--exclude`): the target layer's sorted, merged ranges.
+pub use crate::target::expand::Excludes;
 
 /// How to sweep.
 #[derive(Debug, Clone)]

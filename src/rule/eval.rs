@@ -105,6 +105,7 @@ pub(crate) fn judge(
         owner: target.owner.clone(),
         evidence,
         location: location.clone(),
+        suppressed: None,
     })
 }
 

@@ -69,6 +69,16 @@ pub struct Excludes {
 }
 
 impl Excludes {
+    /// Excludes exactly `nets`.
+    pub fn new(nets: impl IntoIterator<Item = IpNet>) -> Excludes {
+        let mut ex = Excludes::default();
+        for net in nets {
+            ex.add_net(net.trunc());
+            ex.shown.push(net.to_string());
+        }
+        ex
+    }
+
     /// Parses one `ADDR` or `CIDR` (any prefix length: excluding a large IPv6 range is fine).
     pub fn add(&mut self, item: &str) -> Result<(), TargetError> {
         let item = item.trim();
@@ -84,6 +94,12 @@ impl Excludes {
                 }
             },
         };
+        self.add_net(net);
+        self.shown.push(item.to_string());
+        Ok(())
+    }
+
+    fn add_net(&mut self, net: IpNet) {
         let v6 = matches!(net, IpNet::V6(_));
         let start = match net.network() {
             IpAddr::V4(a) => u128::from(u32::from(a)),
@@ -106,8 +122,6 @@ impl Excludes {
             }
         }
         self.ranges = merged;
-        self.shown.push(item.to_string());
-        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
