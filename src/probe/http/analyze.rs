@@ -333,4 +333,17 @@ mod tests {
             assert_eq!(version_tokens(value), *want, "{value:?}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn header_parsers_never_panic(value in "\\PC{0,120}") {
+            let _ = parse_hsts(&value);
+            let _ = csp_has_frame_ancestors(&value);
+            let _ = x_frame_options_valid(&value);
+            let _ = nosniff(&value);
+            for token in version_tokens(&value) {
+                proptest::prop_assert!(token.chars().count() <= VERSION_TOKEN_MAX_CHARS);
+            }
+        }
+    }
 }

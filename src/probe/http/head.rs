@@ -607,3 +607,104 @@ mod tests {
         assert!(b.complete() && b.done());
     }
 }
+
+#[cfg(test)]
+mod prop_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary server bytes never panic the head parser or the body counter.
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), cap in 0usize..64) {
+            let _ = could_be_http(&bytes);
+            if let Some(end) = find_head_end(&bytes) {
+                prop_assert!(end <= bytes.len());
+            }
+            if let Ok(h) = parse_head(complete_lines(&bytes), 4) {
+                prop_assert!(h.fields.len() <= 4);
+                let _ = Framing::of(&h);
+            }
+            for framing in [Framing::Chunked, Framing::UntilClose, Framing::Length(100)] {
+                let mut counter = BodyCounter::new(framing, cap);
+                let _ = counter.feed(&bytes);
+                prop_assert!(counter.bytes() <= cap as u64);
+            }
+        }
+
+        /// Any well-formed head with printable fields round-trips.
+        #[test]
+        fn well_formed_heads_parse(status in 100u16..1000, fields in proptest::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,15}", "[ -~]{0,30}"), 0..20)) {
+            let mut head = format!("HTTP/1.1 {status} Reason\r\n");
+            for (n, v) in &fields {
+                head.push_str(&format!("{n}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            prop_assert_eq!(find_head_end(head.as_bytes()), Some(head.len()));
+            let h = parse_head(head.as_bytes(), 100).unwrap();
+            prop_assert_eq!(h.status, status);
+            prop_assert_eq!(h.fields.len(), fields.len());
+            for ((n, v), (pn, pv)) in fields.iter().zip(&h.fields) {
+                prop_assert_eq!(&n.to_ascii_lowercase(), pn);
+                prop_assert_eq!(v.trim_matches(' '), pv);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fixture_tests {
+    //! Heads captured from real servers (fixtures/http/README.md).
+    use super::*;
+
+    fn split(bytes: &[u8]) -> (ResponseHead, &[u8]) {
+        let end = find_head_end(bytes).expect("complete head");
+        (parse_head(&bytes[..end], 100).unwrap(), &bytes[end..])
+    }
+
+    fn body_len(head: &ResponseHead, body: &[u8]) -> (u64, bool) {
+        let mut counter = BodyCounter::new(Framing::of(head), 64 * 1024);
+        counter.feed(body).unwrap();
+        (counter.bytes(), counter.complete())
+    }
+
+    #[test]
+    fn nginx_redirect() {
+        let (head, body) = split(include_bytes!(
+            "../../../fixtures/http/nginx-1.22.1-redirect-301.bin"
+        ));
+        assert_eq!((head.version.as_str(), head.status), ("HTTP/1.1", 301));
+        assert_eq!(head.reason, "Moved Permanently");
+        assert_eq!(head.first("server"), Some("nginx/1.22.1"));
+        assert_eq!(head.first("location"), Some("https://shop.test:18443/"));
+        assert_eq!(head.fields.len(), 6);
+        assert_eq!(Framing::of(&head), Framing::Length(169));
+        assert_eq!(body_len(&head, body), (169, true));
+    }
+
+    #[test]
+    fn nginx_hardened_https() {
+        let (head, body) = split(include_bytes!(
+            "../../../fixtures/http/nginx-1.22.1-https-hardened-200.bin"
+        ));
+        assert_eq!(head.status, 200);
+        assert_eq!(head.first("server"), Some("nginx"));
+        assert_eq!(
+            head.first("strict-transport-security"),
+            Some("max-age=63072000; includeSubDomains; preload")
+        );
+        assert_eq!(body_len(&head, body), (15, true));
+    }
+
+    #[test]
+    fn python_http_server_http10() {
+        let (head, body) = split(include_bytes!(
+            "../../../fixtures/http/python-3.11-http.server-200.bin"
+        ));
+        assert_eq!((head.version.as_str(), head.status), ("HTTP/1.0", 200));
+        assert_eq!(head.first("server"), Some("SimpleHTTP/0.6 Python/3.11.7"));
+        // Field names are case-insensitive: Python sends "Content-type".
+        assert_eq!(head.first("content-type"), Some("text/html"));
+        assert_eq!(body_len(&head, body), (3, true));
+    }
+}

@@ -358,4 +358,17 @@ mod tests {
         assert!(u.same_host(&other_port));
         assert!(!u.same_host(&v6));
     }
+
+    proptest::proptest! {
+        /// Arbitrary Location values never panic, and every resolved URL is a safe request
+        /// target (starts with `/`, no spaces or controls) with a non-empty host.
+        #[test]
+        fn resolution_never_panics(loc in "\\PC{0,80}") {
+            if let Ok(Location::Http(u)) = resolve_location(&base(), &loc) {
+                proptest::prop_assert!(u.target.starts_with('/'));
+                proptest::prop_assert!(u.target.bytes().all(|b| b.is_ascii_graphic()));
+                proptest::prop_assert!(!u.host.is_empty());
+            }
+        }
+    }
 }
