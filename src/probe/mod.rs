@@ -1,1 +1,3 @@
 //! (module under construction in this commit series)
+
+pub mod http;
