@@ -9,6 +9,7 @@
 pub mod http;
 pub mod port;
 
+pub use http::HttpSubject;
 pub use port::{PortFacts, PortState, PortSubject};
 
 use crate::finding::Subject;
@@ -35,24 +36,28 @@ pub struct TargetFacts {
 #[serde(tag = "subject", rename_all = "lowercase")]
 pub enum SubjectFacts {
     Port(PortSubject),
+    Http(HttpSubject),
 }
 
 impl SubjectFacts {
     pub fn subject(&self) -> Subject {
         match self {
             SubjectFacts::Port(_) => Subject::Port,
+            SubjectFacts::Http(_) => Subject::Http,
         }
     }
 
     pub fn endpoint(&self) -> &str {
         match self {
             SubjectFacts::Port(p) => &p.endpoint,
+            SubjectFacts::Http(h) => &h.endpoint,
         }
     }
 
     pub fn target(&self) -> &TargetFacts {
         match self {
             SubjectFacts::Port(p) => &p.target,
+            SubjectFacts::Http(h) => &h.target,
         }
     }
 
@@ -60,7 +65,7 @@ impl SubjectFacts {
     /// SHA-256, DNS record name); `None` when a rule fires at most once per subject.
     pub fn item_key(&self) -> Option<String> {
         match self {
-            SubjectFacts::Port(_) => None,
+            SubjectFacts::Port(_) | SubjectFacts::Http(_) => None,
         }
     }
 
@@ -69,6 +74,7 @@ impl SubjectFacts {
     pub fn variables(&self) -> serde_json::Map<String, serde_json::Value> {
         let value = match self {
             SubjectFacts::Port(p) => serde_json::to_value(p),
+            SubjectFacts::Http(h) => serde_json::to_value(h),
         };
         match value {
             Ok(serde_json::Value::Object(map)) => map,
@@ -81,7 +87,8 @@ impl SubjectFacts {
     /// such as HTTP headers: rules may read any key below them.
     pub fn dynamic_map_paths(subject: Subject) -> &'static [&'static str] {
         match subject {
-            Subject::Port | Subject::Tls | Subject::Http | Subject::Dns => &[],
+            Subject::Http => &["http.headers"],
+            Subject::Port | Subject::Tls | Subject::Dns => &[],
         }
     }
 
@@ -108,7 +115,8 @@ impl SubjectFacts {
                     banner: "\u{fffd}\u{fffd}login: ".into(),
                 },
             })),
-            Subject::Tls | Subject::Http | Subject::Dns => None,
+            Subject::Http => Some(SubjectFacts::Http(http::sample())),
+            Subject::Tls | Subject::Dns => None,
         }
     }
 }

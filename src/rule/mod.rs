@@ -29,7 +29,10 @@ use std::sync::Arc;
 
 /// The built-in packs, embedded in the binary: `(file name, contents)`. Add a pack by adding a
 /// line here; everything else (loading, `--version`, pack identities) follows.
-const BUILTIN_PACKS: &[(&str, &str)] = &[("ports.toml", include_str!("../../rules/ports.toml"))];
+const BUILTIN_PACKS: &[(&str, &str)] = &[
+    ("ports.toml", include_str!("../../rules/ports.toml")),
+    ("http.toml", include_str!("../../rules/http.toml")),
+];
 
 /// The built-in rule packs: `(file name, contents)`, for `posture --version` and loading.
 pub fn builtin_packs() -> &'static [(&'static str, &'static str)] {
