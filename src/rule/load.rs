@@ -187,8 +187,8 @@ struct StrField {
 #[derive(Debug)]
 struct RawRule {
     pack: usize,
+    /// Empty when the id was invalid (already reported).
     id: String,
-    id_span: Range<usize>,
     title: String,
     severity: Severity,
     subject: Subject,
@@ -199,7 +199,13 @@ struct RawRule {
     tags: Vec<String>,
     params: serde_json::Value,
     enabled: bool,
+    /// False when some other key of the rule had a problem (already reported).
+    complete: bool,
 }
+
+/// One `[[rule]]` table: its id and span when the id is valid, and the rule when its
+/// expressions can be compiled.
+type ParsedRule = (Option<(String, Range<usize>)>, Option<RawRule>);
 
 /// Where each id was first seen: (pack index, span), for duplicates and overrides.
 type IdIndex = BTreeMap<String, (usize, Range<usize>)>;
@@ -220,8 +226,14 @@ pub(crate) fn build(
     let mut ids: IdIndex = BTreeMap::new();
     let mut counts = vec![0usize; packs.len()];
     for (i, pack) in packs.iter().enumerate() {
-        for (id, span, raw) in parse_pack(&files[i], pack.builtin, &mut errors) {
+        for (id, raw) in parse_pack(&files[i], pack.builtin, &mut errors) {
             counts[i] += 1;
+            if let Some(raw) = raw {
+                raws.push(raw);
+            }
+            let Some((id, span)) = id else {
+                continue;
+            };
             match ids.get(&id) {
                 Some((first_pack, first_span)) => {
                     let (l, c) = files[*first_pack].line_col(first_span.start);
@@ -233,14 +245,10 @@ pub(crate) fn build(
                                 files[*first_pack].name
                             )),
                     );
-                    continue;
                 }
                 None => {
-                    ids.insert(id.clone(), (i, span.clone()));
+                    ids.insert(id, (i, span));
                 }
-            }
-            if let Some(raw) = raw {
-                raws.push(raw);
             }
         }
     }
@@ -282,11 +290,7 @@ pub(crate) fn build(
 
 /// Parses one pack. Returns every rule that has a usable id: (id, id span, the rule if it
 /// passed every check).
-fn parse_pack(
-    file: &SourceFile<'_>,
-    builtin: bool,
-    errors: &mut RuleErrors,
-) -> Vec<(String, Range<usize>, Option<RawRule>)> {
+fn parse_pack(file: &SourceFile<'_>, builtin: bool, errors: &mut RuleErrors) -> Vec<ParsedRule> {
     let doc = match DeTable::parse(file.text) {
         Ok(doc) => doc,
         Err(_) => {
@@ -325,9 +329,7 @@ fn parse_pack(
         for item in items.iter() {
             match item.get_ref() {
                 DeValue::Table(t) => {
-                    if let Some(r) = parse_rule(file, builtin, item.span(), t, errors) {
-                        out.push(r);
-                    }
+                    out.push(parse_rule(file, builtin, item.span(), t, errors));
                 }
                 other => errors.push(file.error(
                     item.span(),
@@ -352,7 +354,7 @@ fn parse_rule(
     header: Range<usize>,
     t: &DeTable<'_>,
     errors: &mut RuleErrors,
-) -> Option<(String, Range<usize>, Option<RawRule>)> {
+) -> ParsedRule {
     let before = errors.len();
     let mut fields: BTreeMap<&str, &Spanned<DeValue<'_>>> = BTreeMap::new();
     let mut entries: Vec<_> = t.iter().collect();
@@ -508,29 +510,28 @@ fn parse_rule(
         },
     };
 
-    let id = id?;
-    let complete = errors.len() == before;
-    let raw = match (title, severity, subject, when, message) {
-        (Some(title), Some(severity), Some(subject), Some(when), Some(message)) if complete => {
-            Some(RawRule {
-                pack: file.index,
-                id: id.text.clone(),
-                id_span: id.span.clone(),
-                title: title.text,
-                severity,
-                subject,
-                when,
-                message,
-                remediation,
-                help_uri,
-                tags,
-                params,
-                enabled,
-            })
-        }
+    // Expressions are compiled and checked even when another key of the rule is wrong, so
+    // every problem shows up in one run; such a rule never reaches a RuleSet (loading fails).
+    let complete = errors.len() == before && id.is_some() && title.is_some() && severity.is_some();
+    let raw = match (subject, when, message) {
+        (Some(subject), Some(when), Some(message)) => Some(RawRule {
+            pack: file.index,
+            id: id.as_ref().map(|i| i.text.clone()).unwrap_or_default(),
+            title: title.map(|t| t.text).unwrap_or_default(),
+            severity: severity.unwrap_or(Severity::Info),
+            subject,
+            when,
+            message,
+            remediation,
+            help_uri,
+            tags,
+            params,
+            enabled,
+            complete,
+        }),
         _ => None,
     };
-    Some((id.text, id.span, raw))
+    (id.map(|i| (i.text, i.span)), raw)
 }
 
 /// Built-in ids: `<area>.<name>[.<problem>]`, each part lowercase letters/digits with inner `-`.
@@ -903,7 +904,9 @@ fn compile_rule(
         None => Some(Vec::new()),
     };
     let ((when, reads), message, remediation) = (when?, message?, remediation?);
-    let _ = raw.id_span;
+    if !raw.complete {
+        return None;
+    }
     Some(Rule {
         id: raw.id,
         title: raw.title,
@@ -1403,6 +1406,36 @@ enabled = false
             "posture.toml:3:10: cannot read rule path `{}`",
             missing.display()
         )));
+    }
+
+    #[test]
+    fn problems_in_other_keys_do_not_hide_expression_problems() {
+        let a = GOOD
+            .replace("title = \"Telnet open\"\n", "")
+            .replace("port.number", "port.nmber")
+            .replace("{{ endpoint }}", "{{ endpont }}");
+        let e = load_strs(
+            &[("a.toml", &a), ("b.toml", "[[rule]\nx=")],
+            &RuleOverrides::default(),
+        )
+        .unwrap_err();
+        let s = e.summaries();
+        assert_eq!(s.len(), 4, "{e}");
+        assert!(s[0].starts_with("a.toml:2:1: rule is missing required key `title`"));
+        assert!(s[1].starts_with("a.toml:6:27: unknown field `port.nmber`"));
+        assert!(s[2].starts_with("a.toml:7:37: unknown variable `endpont`"));
+        assert!(s[3].starts_with("b.toml:1:8: TOML syntax: "), "{s:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("6 | when = \"port.open && port.nmber in params.ports\"\n  |                           ^^^^^\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn strings_extension_is_available() {
+        let text = GOOD.replace("port.open &&", "port.service.upperAscii() == 'TELNET' &&");
+        load_strs(&[("a.toml", &text)], &RuleOverrides::default()).unwrap();
     }
 
     #[test]
