@@ -288,8 +288,8 @@ pub(crate) fn build(
     })
 }
 
-/// Parses one pack. Returns every rule that has a usable id: (id, id span, the rule if it
-/// passed every check).
+/// Parses one pack. Returns every `[[rule]]` table: its id (when valid) for duplicate and
+/// override checks, and the rule when its expressions can be compiled.
 fn parse_pack(file: &SourceFile<'_>, builtin: bool, errors: &mut RuleErrors) -> Vec<ParsedRule> {
     let doc = match DeTable::parse(file.text) {
         Ok(doc) => doc,
