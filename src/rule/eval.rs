@@ -165,3 +165,150 @@ pub(crate) fn json_to_cel(v: &serde_json::Value) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::limits::EVIDENCE_MAX_CHARS;
+    use crate::fact::{PortFacts, PortState, PortSubject, TargetFacts};
+    use crate::finding::Subject;
+    use crate::rule::load::tests::load_strs;
+    use crate::rule::RuleOverrides;
+
+    /// Facts of one open (or closed) port, as the TCP probe records them.
+    pub(crate) fn port(number: u16, service: &str, source: &str, open: bool) -> SubjectFacts {
+        port_with_banner(number, service, source, open, "")
+    }
+
+    fn port_with_banner(
+        number: u16,
+        service: &str,
+        source: &str,
+        open: bool,
+        banner: &str,
+    ) -> SubjectFacts {
+        SubjectFacts::Port(PortSubject {
+            endpoint: format!("10.0.0.5:{number}"),
+            target: TargetFacts {
+                host: "10.0.0.5".into(),
+                ip: Some("10.0.0.5".into()),
+                port: Some(number),
+                tags: vec!["dmz".into()],
+                owner: None,
+            },
+            port: PortFacts {
+                number,
+                state: if open {
+                    PortState::Open
+                } else {
+                    PortState::Closed
+                },
+                open,
+                service: service.into(),
+                service_source: source.into(),
+                banner: banner.into(),
+            },
+        })
+    }
+
+    fn rule(when: &str, message: &str) -> RuleSet {
+        let text = format!(
+            "[[rule]]\nid = \"t.r\"\ntitle = \"T\"\nseverity = \"medium\"\nsubject = \"port\"\n\
+             when = '''{when}'''\nmessage = '''{message}'''\nremediation = \"fix {{{{ port.number }}}}\"\n\
+             params = {{ ports = [23] }}\ntags = [\"security\"]\n"
+        );
+        load_strs(&[("t.toml", &text)], &RuleOverrides::default()).unwrap()
+    }
+
+    fn loc() -> Location {
+        Location::synthetic(Subject::Port, "10.0.0.5", "23")
+    }
+
+    #[test]
+    fn a_true_condition_is_a_finding_with_every_field() {
+        let rs = rule(
+            "port.open && port.number in params.ports",
+            "{{ port.service }} on {{ endpoint }} tags={{ target.tags }}",
+        );
+        let f = evaluate(&rs, &port(23, "telnet", "banner", true), &loc());
+        assert_eq!(f.len(), 1);
+        let f = &f[0];
+        assert_eq!(f.rule_id, "t.r");
+        assert_eq!(f.severity, crate::finding::Severity::Medium);
+        assert_eq!(f.message, "telnet on 10.0.0.5:23 tags=dmz");
+        assert_eq!(f.remediation, "fix 23");
+        assert_eq!(
+            (f.host.as_str(), f.port, f.ip.as_deref()),
+            ("10.0.0.5", Some(23), Some("10.0.0.5"))
+        );
+        assert_eq!(f.target_tags, ["dmz"]);
+        assert_eq!(f.tags, ["security"]);
+        assert_eq!(f.location, loc());
+        assert_eq!(
+            f.fingerprint,
+            fingerprint("t.r", "10.0.0.5", Some(23), None)
+        );
+        assert_eq!(
+            f.evidence,
+            BTreeMap::from([
+                ("port.number".to_string(), "23".to_string()),
+                ("port.open".to_string(), "true".to_string()),
+            ])
+        );
+    }
+
+    #[test]
+    fn false_non_bool_and_other_subjects_are_no_match() {
+        let rs = rule("port.open && port.number in params.ports", "m");
+        assert!(evaluate(&rs, &port(22, "ssh", "banner", true), &loc()).is_empty());
+        assert!(evaluate(&rs, &port(23, "telnet", "port", false), &loc()).is_empty());
+        let rs = rule("port.number", "m");
+        assert!(evaluate(&rs, &port(23, "telnet", "banner", true), &loc()).is_empty());
+    }
+
+    #[test]
+    fn an_absent_fact_is_no_match_never_an_error() {
+        // `target.owner` is absent (None is not serialised): NoSuchKey → no match.
+        let rs = rule("target.owner == 'web'", "m");
+        assert!(evaluate(&rs, &port(23, "telnet", "banner", true), &loc()).is_empty());
+        let rs = rule("!has(target.owner)", "m");
+        assert_eq!(
+            evaluate(&rs, &port(23, "telnet", "banner", true), &loc()).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_missing_fact_renders_empty_in_templates() {
+        let rs = rule(
+            "port.open",
+            "owner=[{{ target.owner }}] n={{ port.number }}",
+        );
+        let f = evaluate(&rs, &port(23, "telnet", "banner", true), &loc());
+        assert_eq!(f[0].message, "owner=[] n=23");
+    }
+
+    #[test]
+    fn evidence_and_placeholders_are_capped() {
+        let rs = rule("port.banner.size() > 0", "{{ port.banner }}");
+        let banner = "x".repeat(5 * EVIDENCE_MAX_CHARS);
+        let facts = port_with_banner(23, "telnet", "banner", true, &banner);
+        let f = evaluate(&rs, &facts, &loc());
+        assert_eq!(
+            f[0].evidence["port.banner"].chars().count(),
+            EVIDENCE_MAX_CHARS
+        );
+        assert!(f[0].evidence["port.banner"].ends_with('…'));
+        assert_eq!(f[0].message.chars().count(), EVIDENCE_MAX_CHARS);
+    }
+
+    #[test]
+    fn json_numbers_become_cel_ints() {
+        assert_eq!(json_to_cel(&serde_json::json!(23)), Value::Int(23));
+        assert_eq!(
+            json_to_cel(&serde_json::json!(u64::MAX)),
+            Value::UInt(u64::MAX)
+        );
+        assert_eq!(json_to_cel(&serde_json::json!(1.5)), Value::Float(1.5));
+    }
+}

@@ -187,8 +187,8 @@ struct StrField {
 #[derive(Debug)]
 struct RawRule {
     pack: usize,
+    /// Empty when the id was invalid (already reported).
     id: String,
-    id_span: Range<usize>,
     title: String,
     severity: Severity,
     subject: Subject,
@@ -199,7 +199,13 @@ struct RawRule {
     tags: Vec<String>,
     params: serde_json::Value,
     enabled: bool,
+    /// False when some other key of the rule had a problem (already reported).
+    complete: bool,
 }
+
+/// One `[[rule]]` table: its id and span when the id is valid, and the rule when its
+/// expressions can be compiled.
+type ParsedRule = (Option<(String, Range<usize>)>, Option<RawRule>);
 
 /// Where each id was first seen: (pack index, span), for duplicates and overrides.
 type IdIndex = BTreeMap<String, (usize, Range<usize>)>;
@@ -220,8 +226,14 @@ pub(crate) fn build(
     let mut ids: IdIndex = BTreeMap::new();
     let mut counts = vec![0usize; packs.len()];
     for (i, pack) in packs.iter().enumerate() {
-        for (id, span, raw) in parse_pack(&files[i], pack.builtin, &mut errors) {
+        for (id, raw) in parse_pack(&files[i], pack.builtin, &mut errors) {
             counts[i] += 1;
+            if let Some(raw) = raw {
+                raws.push(raw);
+            }
+            let Some((id, span)) = id else {
+                continue;
+            };
             match ids.get(&id) {
                 Some((first_pack, first_span)) => {
                     let (l, c) = files[*first_pack].line_col(first_span.start);
@@ -233,14 +245,10 @@ pub(crate) fn build(
                                 files[*first_pack].name
                             )),
                     );
-                    continue;
                 }
                 None => {
-                    ids.insert(id.clone(), (i, span.clone()));
+                    ids.insert(id, (i, span));
                 }
-            }
-            if let Some(raw) = raw {
-                raws.push(raw);
             }
         }
     }
@@ -280,13 +288,9 @@ pub(crate) fn build(
     })
 }
 
-/// Parses one pack. Returns every rule that has a usable id: (id, id span, the rule if it
-/// passed every check).
-fn parse_pack(
-    file: &SourceFile<'_>,
-    builtin: bool,
-    errors: &mut RuleErrors,
-) -> Vec<(String, Range<usize>, Option<RawRule>)> {
+/// Parses one pack. Returns every `[[rule]]` table: its id (when valid) for duplicate and
+/// override checks, and the rule when its expressions can be compiled.
+fn parse_pack(file: &SourceFile<'_>, builtin: bool, errors: &mut RuleErrors) -> Vec<ParsedRule> {
     let doc = match DeTable::parse(file.text) {
         Ok(doc) => doc,
         Err(_) => {
@@ -325,9 +329,7 @@ fn parse_pack(
         for item in items.iter() {
             match item.get_ref() {
                 DeValue::Table(t) => {
-                    if let Some(r) = parse_rule(file, builtin, item.span(), t, errors) {
-                        out.push(r);
-                    }
+                    out.push(parse_rule(file, builtin, item.span(), t, errors));
                 }
                 other => errors.push(file.error(
                     item.span(),
@@ -352,7 +354,7 @@ fn parse_rule(
     header: Range<usize>,
     t: &DeTable<'_>,
     errors: &mut RuleErrors,
-) -> Option<(String, Range<usize>, Option<RawRule>)> {
+) -> ParsedRule {
     let before = errors.len();
     let mut fields: BTreeMap<&str, &Spanned<DeValue<'_>>> = BTreeMap::new();
     let mut entries: Vec<_> = t.iter().collect();
@@ -508,29 +510,28 @@ fn parse_rule(
         },
     };
 
-    let id = id?;
-    let complete = errors.len() == before;
-    let raw = match (title, severity, subject, when, message) {
-        (Some(title), Some(severity), Some(subject), Some(when), Some(message)) if complete => {
-            Some(RawRule {
-                pack: file.index,
-                id: id.text.clone(),
-                id_span: id.span.clone(),
-                title: title.text,
-                severity,
-                subject,
-                when,
-                message,
-                remediation,
-                help_uri,
-                tags,
-                params,
-                enabled,
-            })
-        }
+    // Expressions are compiled and checked even when another key of the rule is wrong, so
+    // every problem shows up in one run; such a rule never reaches a RuleSet (loading fails).
+    let complete = errors.len() == before && id.is_some() && title.is_some() && severity.is_some();
+    let raw = match (subject, when, message) {
+        (Some(subject), Some(when), Some(message)) => Some(RawRule {
+            pack: file.index,
+            id: id.as_ref().map(|i| i.text.clone()).unwrap_or_default(),
+            title: title.map(|t| t.text).unwrap_or_default(),
+            severity: severity.unwrap_or(Severity::Info),
+            subject,
+            when,
+            message,
+            remediation,
+            help_uri,
+            tags,
+            params,
+            enabled,
+            complete,
+        }),
         _ => None,
     };
-    Some((id.text, id.span, raw))
+    (id.map(|i| (i.text, i.span)), raw)
 }
 
 /// Built-in ids: `<area>.<name>[.<problem>]`, each part lowercase letters/digits with inner `-`.
@@ -903,7 +904,9 @@ fn compile_rule(
         None => Some(Vec::new()),
     };
     let ((when, reads), message, remediation) = (when?, message?, remediation?);
-    let _ = raw.id_span;
+    if !raw.complete {
+        return None;
+    }
     Some(Rule {
         id: raw.id,
         title: raw.title,
@@ -929,7 +932,7 @@ fn compile_rule(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Loads user packs from strings (no built-ins).
@@ -974,7 +977,10 @@ tags = ["security"]
         assert!(r.active && r.enabled);
         assert_eq!(r.reads, ["port.number", "port.open"]);
         assert_eq!(rs.packs()[0].rules, 1);
-        assert_eq!(rs.packs()[0].sha256, hex::encode(Sha256::digest(GOOD.as_bytes())));
+        assert_eq!(
+            rs.packs()[0].sha256,
+            hex::encode(Sha256::digest(GOOD.as_bytes()))
+        );
     }
 
     #[test]
@@ -986,7 +992,12 @@ tags = ["security"]
         );
         let text = GOOD.replace("tags = ", "colour = 1\ntags = ");
         let e = errs(&[("a.toml", &text)]);
-        assert!(e[0].starts_with("a.toml:10:1: unknown key `colour` in rule; expected one of: id, title"), "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "a.toml:10:1: unknown key `colour` in rule; expected one of: id, title"
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -1014,7 +1025,10 @@ tags = ["security"]
     fn wrong_types_point_at_the_value() {
         let text = GOOD
             .replace("title = \"Telnet open\"", "title = 7")
-            .replace("tags = [\"security\"]", "tags = \"security\"\nenabled = \"yes\"");
+            .replace(
+                "tags = [\"security\"]",
+                "tags = \"security\"\nenabled = \"yes\"",
+            );
         assert_eq!(
             errs(&[("a.toml", &text)]),
             [
@@ -1043,9 +1057,15 @@ tags = ["security"]
 
     #[test]
     fn duplicate_ids_across_files_name_both_places() {
-        let e = load_strs(&[("a.toml", GOOD), ("b.toml", GOOD)], &RuleOverrides::default())
-            .unwrap_err();
-        assert_eq!(e.summaries(), ["b.toml:3:6: duplicate rule id `corp.telnet`"]);
+        let e = load_strs(
+            &[("a.toml", GOOD), ("b.toml", GOOD)],
+            &RuleOverrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.summaries(),
+            ["b.toml:3:6: duplicate rule id `corp.telnet`"]
+        );
         assert_eq!(
             e.errors[0].notes,
             ["`corp.telnet` is first defined at a.toml:3:6"]
@@ -1061,7 +1081,10 @@ tags = ["security"]
         let e = errs(&[("a.toml", &text)]);
         assert_eq!(e.len(), 1);
         // At the end of the expression: `when = "` is 8 columns, `port.open && ` 13 more.
-        assert!(e[0].starts_with("a.toml:7:22: CEL syntax error in `when`: mismatched input '<EOF>'"), "{e:?}");
+        assert!(
+            e[0].starts_with("a.toml:7:22: CEL syntax error in `when`: mismatched input '<EOF>'"),
+            "{e:?}"
+        );
 
         // In a multi-line literal string, on its second line.
         let text = GOOD.replace(
@@ -1069,7 +1092,10 @@ tags = ["security"]
             "'''\nport.open &&\n  port.number +* 2 > 1'''",
         );
         let e = errs(&[("a.toml", &text)]);
-        assert!(e[0].starts_with("a.toml:9:16: CEL syntax error in `when`: extraneous input '*'"), "{e:?}");
+        assert!(
+            e[0].starts_with("a.toml:9:16: CEL syntax error in `when`: extraneous input '*'"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -1100,17 +1126,32 @@ tags = ["security"]
         );
         let e = errs(&[("a.toml", &text)]);
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("a.toml:7:23: unknown field `port.nope`"), "{e:?}");
+        assert!(
+            e[0].starts_with("a.toml:7:23: unknown field `port.nope`"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn has_index_and_scalar_fields_are_checked() {
         let e = errs(&[("a.toml", &GOOD.replace("port.open &&", "has(port.opne) &&"))]);
-        assert!(e[0].starts_with("a.toml:7:18: unknown field `port.opne`"), "{e:?}");
-        let e = errs(&[("a.toml", &GOOD.replace("port.open &&", "port['nmber'] == 1 &&"))]);
+        assert!(
+            e[0].starts_with("a.toml:7:18: unknown field `port.opne`"),
+            "{e:?}"
+        );
+        let e = errs(&[(
+            "a.toml",
+            &GOOD.replace("port.open &&", "port['nmber'] == 1 &&"),
+        )]);
         assert!(e[0].contains("unknown field `port.nmber`"), "{e:?}");
-        let e = errs(&[("a.toml", &GOOD.replace("port.open &&", "port.number.low == 1 &&"))]);
-        assert!(e[0].contains("`port.number` is a number and has no field `low`"), "{e:?}");
+        let e = errs(&[(
+            "a.toml",
+            &GOOD.replace("port.open &&", "port.number.low == 1 &&"),
+        )]);
+        assert!(
+            e[0].contains("`port.number` is a number and has no field `low`"),
+            "{e:?}"
+        );
         // Index operands are checked; the index itself may be any expression.
         let e = errs(&[(
             "a.toml",
@@ -1130,7 +1171,10 @@ tags = ["security"]
         load_strs(&[("a.toml", &ok)], &RuleOverrides::default()).unwrap();
         let bad = ok.replace("i.n ==", "i.m ==");
         let e = errs(&[("a.toml", &bad)]);
-        assert!(e[0].contains("unknown field `m`; `this value` has: n"), "{e:?}");
+        assert!(
+            e[0].contains("unknown field `m`; `this value` has: n"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -1152,7 +1196,10 @@ tags = ["security"]
     fn subjects_without_samples_are_accepted_unchecked() {
         let text = GOOD
             .replace("\"port\"", "\"tls\"")
-            .replace("port.open && port.number in params.ports", "cert.days_left < 30")
+            .replace(
+                "port.open && port.number in params.ports",
+                "cert.days_left < 30",
+            )
             .replace("{{ port.service }}", "{{ cert.subject }}");
         if SubjectFactsProbe::has_sample(Subject::Tls) {
             // Another branch added TLS facts: then the paths must be real. Nothing to assert.
@@ -1177,8 +1224,8 @@ tags = ["security"]
             .replace("corp.telnet", "corp.telnet2")
             .replace("port.number", "port.nmber")
             .replace("{{ endpoint }}", "{{ endpont }}");
-        let e = load_strs(&[("a.toml", &a), ("b.toml", &b)], &RuleOverrides::default())
-            .unwrap_err();
+        let e =
+            load_strs(&[("a.toml", &a), ("b.toml", &b)], &RuleOverrides::default()).unwrap_err();
         let s = e.summaries();
         assert_eq!(s.len(), 4, "{e}");
         assert!(s[0].starts_with("a.toml:2:1: rule is missing required key `title`"));
@@ -1186,7 +1233,10 @@ tags = ["security"]
         assert!(s[2].starts_with("b.toml:7:27: unknown field `port.nmber`"));
         assert!(s[3].starts_with("b.toml:8:37: unknown variable `endpont`"));
         let rendered = e.to_string();
-        assert!(rendered.contains("7 | when = \"port.open && port.nmber in params.ports\""), "{rendered}");
+        assert!(
+            rendered.contains("7 | when = \"port.open && port.nmber in params.ports\""),
+            "{rendered}"
+        );
         assert!(rendered.ends_with("4 problems in rule files"), "{rendered}");
     }
 
@@ -1244,7 +1294,11 @@ enabled = false
         let mut o = overrides();
         o.only.push(At::new("a.two".into()));
         let rs = load_strs(&[("t.toml", TWO)], &o).unwrap();
-        assert_eq!(active(&rs), ["a.two"], "--rule runs a rule disabled in its file");
+        assert_eq!(
+            active(&rs),
+            ["a.two"],
+            "--rule runs a rule disabled in its file"
+        );
 
         let mut o = overrides();
         o.only.push(At::new("a.two".into()));
@@ -1255,10 +1309,14 @@ enabled = false
         o.tags.push(At::new("y".into()));
         assert!(active(&load_strs(&[("t.toml", TWO)], &o).unwrap()).is_empty());
         o.tags.push(At::new("x".into()));
-        assert_eq!(active(&load_strs(&[("t.toml", TWO)], &o).unwrap()), ["a.one"]);
+        assert_eq!(
+            active(&load_strs(&[("t.toml", TWO)], &o).unwrap()),
+            ["a.one"]
+        );
 
         let mut o = overrides();
-        o.severity.insert("a.one".into(), At::new(Severity::Critical));
+        o.severity
+            .insert("a.one".into(), At::new(Severity::Critical));
         let rs = load_strs(&[("t.toml", TWO)], &o).unwrap();
         assert_eq!(rs.get("a.one").unwrap().severity, Severity::Critical);
     }
@@ -1279,7 +1337,10 @@ enabled = false
         let mut o = overrides();
         o.params.insert(
             "a.two".into(),
-            At::at(serde_json::json!({ "port": [2], "advice": 3 }), "posture.toml:9:1"),
+            At::with_origin(
+                serde_json::json!({ "port": [2], "advice": 3 }),
+                "posture.toml:9:1",
+            ),
         );
         let e = load_strs(&[("t.toml", TWO)], &o).unwrap_err();
         assert_eq!(
@@ -1291,10 +1352,14 @@ enabled = false
     #[test]
     fn overrides_naming_unknown_rules_are_errors_with_their_origin() {
         let mut o = overrides();
-        o.disable.push(At::at("a.three".into(), "posture.toml:4:12"));
+        o.disable
+            .push(At::with_origin("a.three".into(), "posture.toml:4:12"));
         o.only.push(At::new("nope".into()));
-        o.skip.push(At::at("nope2".into(), "--skip-rule"));
-        o.severity.insert("zz".into(), At::at(Severity::Info, "posture.toml:6:1"));
+        o.skip.push(At::with_origin("nope2".into(), "--skip-rule"));
+        o.severity.insert(
+            "zz".into(),
+            At::with_origin(Severity::Info, "posture.toml:6:1"),
+        );
         o.params.insert("yy".into(), At::new(serde_json::json!({})));
         o.tags.push(At::new("nothing".into()));
         let e = load_strs(&[("t.toml", TWO)], &o).unwrap_err();
@@ -1324,13 +1389,16 @@ enabled = false
         let rs = RuleSet::load(&sources, &overrides()).unwrap();
         let names: Vec<String> = rs.packs().into_iter().map(|p| p.name).collect();
         assert_eq!(names.len(), 2);
-        assert!(names[0].ends_with("a.toml") && names[1].ends_with("b.toml"), "{names:?}");
+        assert!(
+            names[0].ends_with("a.toml") && names[1].ends_with("b.toml"),
+            "{names:?}"
+        );
         assert_eq!(rs.all().len(), 3);
 
         let missing = dir.path().join("nope.toml");
         let sources = RuleSources {
             builtin: true,
-            paths: vec![At::at(missing.clone(), "posture.toml:3:10")],
+            paths: vec![At::with_origin(missing.clone(), "posture.toml:3:10")],
         };
         let e = RuleSet::load(&sources, &overrides()).unwrap_err();
         assert_eq!(e.len(), 1);
@@ -1338,6 +1406,36 @@ enabled = false
             "posture.toml:3:10: cannot read rule path `{}`",
             missing.display()
         )));
+    }
+
+    #[test]
+    fn problems_in_other_keys_do_not_hide_expression_problems() {
+        let a = GOOD
+            .replace("title = \"Telnet open\"\n", "")
+            .replace("port.number", "port.nmber")
+            .replace("{{ endpoint }}", "{{ endpont }}");
+        let e = load_strs(
+            &[("a.toml", &a), ("b.toml", "[[rule]\nx=")],
+            &RuleOverrides::default(),
+        )
+        .unwrap_err();
+        let s = e.summaries();
+        assert_eq!(s.len(), 4, "{e}");
+        assert!(s[0].starts_with("a.toml:2:1: rule is missing required key `title`"));
+        assert!(s[1].starts_with("a.toml:6:27: unknown field `port.nmber`"));
+        assert!(s[2].starts_with("a.toml:7:37: unknown variable `endpont`"));
+        assert!(s[3].starts_with("b.toml:1:8: TOML syntax: "), "{s:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("6 | when = \"port.open && port.nmber in params.ports\"\n  |                           ^^^^^\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn strings_extension_is_available() {
+        let text = GOOD.replace("port.open &&", "port.service.upperAscii() == 'TELNET' &&");
+        load_strs(&[("a.toml", &text)], &RuleOverrides::default()).unwrap();
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl<T> At<T> {
         }
     }
 
-    pub fn at(value: T, origin: impl Into<String>) -> At<T> {
+    pub fn with_origin(value: T, origin: impl Into<String>) -> At<T> {
         At {
             value,
             origin: Some(origin.into()),
@@ -232,14 +232,185 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fact::SubjectFacts;
+    use crate::finding::Location;
+    use crate::rule::eval::tests::port;
+
+    /// Every built-in rule id. These are SARIF `ruleId`s and part of every fingerprint:
+    /// changing this list reopens alerts downstream, so it changes only on purpose.
+    const BUILTIN_IDS: &[&str] = &["port.risky-service"];
+
+    fn builtin() -> RuleSet {
+        match RuleSet::builtin() {
+            Ok(r) => r,
+            Err(e) => panic!("built-in packs must load cleanly:\n{e}"),
+        }
+    }
 
     #[test]
-    fn scratch_explain() {
-        let rs = match RuleSet::builtin() {
-            Ok(r) => r,
-            Err(e) => panic!("{e}"),
-        };
-        println!("{}", render_list(&rs));
-        println!("{}", explain(&rs, "port.risky-service").unwrap());
+    fn builtin_packs_load_cleanly_and_ids_are_pinned() {
+        let rs = builtin();
+        let ids: Vec<&str> = rs.all().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, BUILTIN_IDS);
+        for r in rs.all() {
+            assert!(load::is_builtin_id(&r.id), "{}", r.id);
+            assert!(r.active && r.enabled, "{}", r.id);
+            assert!(
+                r.help_uri
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://")),
+                "{}",
+                r.id
+            );
+            assert!(!r.remediation.trim().is_empty(), "{}", r.id);
+            assert!(r.tags.iter().any(|t| t == "security"), "{}", r.id);
+            assert!(r.pack.starts_with("builtin:"), "{}", r.pack);
+        }
+        let packs = rs.packs();
+        assert_eq!(packs.len(), builtin_packs().len());
+        assert_eq!(packs[0].name, "builtin:ports.toml");
+        assert_eq!(packs[0].rules, 1);
+        assert_eq!(packs[0].sha256.len(), 64);
+        assert_eq!(rs.infos().len(), BUILTIN_IDS.len());
+        assert!(rs.needs(Subject::Port));
+    }
+
+    fn risky(facts: &SubjectFacts) -> Vec<crate::finding::Finding> {
+        let rs = builtin();
+        let loc = Location::synthetic(Subject::Port, "10.0.0.5", "x");
+        crate::rule::evaluate(&rs, facts, &loc)
+            .into_iter()
+            .filter(|f| f.rule_id == "port.risky-service")
+            .collect()
+    }
+
+    #[test]
+    fn risky_service_fires_on_identified_services_anywhere() {
+        // A Redis found on port 7000 by its banner.
+        let f = risky(&port(7000, "redis", "banner", true));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::High);
+        assert!(
+            f[0].message
+                .starts_with("Redis is exposed on 10.0.0.5:7000"),
+            "{}",
+            f[0].message
+        );
+        assert!(
+            f[0].remediation.contains("protected-mode"),
+            "{}",
+            f[0].remediation
+        );
+        // nmap-style names resolve to their advice.
+        let f = risky(&port(3389, "ms-wbt-server", "port", true));
+        assert!(
+            f[0].message.starts_with("Remote Desktop (RDP)"),
+            "{}",
+            f[0].message
+        );
+        assert!(f[0].remediation.contains("Network Level Authentication"));
+        let f = risky(&port(2323, "telnet", "banner", true));
+        assert!(f[0].remediation.contains("SSH"));
+    }
+
+    #[test]
+    fn risky_service_fires_on_unidentified_well_known_ports() {
+        for (number, key) in [(3306u16, "MySQL"), (27017, "MongoDB"), (445, "SMB")] {
+            let f = risky(&port(number, "unknown", "banner", true));
+            assert_eq!(f.len(), 1, "{number}");
+            assert!(f[0].message.starts_with(key), "{}", f[0].message);
+        }
+        // HTTP answers on the ports of HTTP-speaking risky APIs are those APIs.
+        let f = risky(&port(9200, "http", "probe", true));
+        assert!(
+            f[0].remediation.contains("xpack.security"),
+            "{}",
+            f[0].remediation
+        );
+        let f = risky(&port(2375, "http", "probe", true));
+        assert!(f[0].remediation.contains("tlsverify"));
+    }
+
+    #[test]
+    fn risky_service_is_silent_on_safe_or_closed_ports() {
+        // A web server answering on 3306 is not a database.
+        assert!(risky(&port(3306, "http", "probe", true)).is_empty());
+        assert!(risky(&port(22, "ssh", "banner", true)).is_empty());
+        assert!(risky(&port(443, "https", "port", true)).is_empty());
+        assert!(risky(&port(23, "telnet", "port", false)).is_empty());
+        // SSH moved to port 23 is identified by its banner: not telnet.
+        assert!(risky(&port(23, "ssh", "banner", true)).is_empty());
+    }
+
+    #[test]
+    fn every_risky_port_and_service_has_specific_advice() {
+        let rs = builtin();
+        let r = rs.get("port.risky-service").unwrap();
+        let p = &r.params;
+        let advice = p["advice"].as_object().unwrap();
+        let names = p["names"].as_object().unwrap();
+        let fallback = p["fallback"].as_str().unwrap();
+        for (number, key) in p["ports"].as_object().unwrap() {
+            let key = key.as_str().unwrap();
+            assert!(advice.contains_key(key) && names.contains_key(key), "{key}");
+            let number: u16 = number.parse().unwrap();
+            let f = risky(&port(number, "unknown", "port", true));
+            assert_eq!(f.len(), 1, "port {number}");
+            assert_eq!(f[0].remediation, advice[key].as_str().unwrap());
+            assert_ne!(f[0].remediation, fallback);
+        }
+        for (service, key) in p["services"].as_object().unwrap() {
+            let key = key.as_str().unwrap();
+            assert!(advice.contains_key(key), "{service} → {key}");
+            let f = risky(&port(40000, service, "banner", true));
+            assert_eq!(f.len(), 1, "{service}");
+            assert_eq!(f[0].remediation, advice[key].as_str().unwrap());
+        }
+        // The brief's minimum coverage, by port number.
+        for n in [
+            21u16, 23, 111, 135, 139, 445, 512, 513, 514, 1433, 1521, 2049, 2375, 3306, 3389, 5432,
+            5900, 6000, 6379, 9200, 11211, 27017,
+        ] {
+            assert!(p["ports"].get(n.to_string()).is_some(), "{n}");
+        }
+    }
+
+    #[test]
+    fn params_overrides_extend_the_builtin_rule() {
+        let mut o = RuleOverrides::default();
+        o.params.insert(
+            "port.risky-service".into(),
+            At::new(serde_json::json!({
+                "ports": { "8081": "jenkins" },
+                "advice": { "jenkins": "Put Jenkins behind the VPN." }
+            })),
+        );
+        let rs = RuleSet::load(&RuleSources::default(), &o).unwrap();
+        let loc = Location::synthetic(Subject::Port, "10.0.0.5", "8081");
+        let f = crate::rule::evaluate(&rs, &port(8081, "unknown", "port", true), &loc);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].remediation, "Put Jenkins behind the VPN.");
+        // No display name configured: the service name stands in.
+        assert!(
+            f[0].message.starts_with("unknown is exposed"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn list_and_explain_render() {
+        let rs = builtin();
+        let list = render_list(&rs);
+        assert!(list.starts_with("ID "), "{list}");
+        assert!(list.contains("port.risky-service  high"), "{list}");
+        assert!(list.contains("builtin:ports.toml"));
+        let text = explain(&rs, "port.risky-service").unwrap();
+        assert!(
+            text.contains("reads:       port.number, port.open, port.service, port.service_source"),
+            "{text}"
+        );
+        assert!(text.contains("result: MATCH (high)"), "{text}");
+        assert!(explain(&rs, "nope").is_none());
     }
 }

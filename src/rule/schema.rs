@@ -85,7 +85,12 @@ impl VarSchema {
         VarSchema {
             subject,
             facts,
-            params: Schema::from_json(params, "params", &[]),
+            // Null: the params table itself was invalid (already reported); don't cascade.
+            params: if params.is_null() {
+                Schema::Any
+            } else {
+                Schema::from_json(params, "params", &[])
+            },
         }
     }
 }
@@ -423,5 +428,73 @@ fn element_schemas(range: Option<&Schema>, two: bool) -> (Option<&Schema>, Optio
         Some(Schema::Object(keys)) => (Some(&STRING), uniform(keys)),
         Some(Schema::Any) => (range, range),
         _ => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn problems(src: &str, vars: &VarSchema) -> Vec<String> {
+        let p = cel::Env::stdlib().compile(src).unwrap();
+        check_fields(p.expression(), vars)
+            .problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect()
+    }
+
+    #[test]
+    fn dynamic_paths_accept_any_key_below() {
+        let sample = json!({ "headers": { "server": "x" }, "n": 1 });
+        let s = Schema::from_json(&sample, "http", &["http.headers"]);
+        let Schema::Object(keys) = &s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(keys["headers"], Schema::Any);
+        assert_eq!(keys["n"], Schema::Scalar("number"));
+    }
+
+    #[test]
+    fn params_maps_with_uniform_values_are_checked_through_indexes() {
+        let vars = VarSchema::new(
+            Subject::Port,
+            &json!({ "svc": { "a": { "ports": [1] }, "b": { "ports": [2] } } }),
+        );
+        assert!(problems(
+            "params.svc.exists(k, port.number in params.svc[k].ports)",
+            &vars
+        )
+        .is_empty());
+        let p = problems(
+            "params.svc.exists(k, port.number in params.svc[k].portz)",
+            &vars,
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("unknown field `portz`"), "{p:?}");
+    }
+
+    #[test]
+    fn reads_are_maximal_fact_paths_only() {
+        let vars = VarSchema::new(Subject::Port, &json!({ "ports": [1] }));
+        let p = cel::Env::stdlib()
+            .compile(
+                "port.open && has(port.banner) && port.number in params.ports && endpoint != ''",
+            )
+            .unwrap();
+        let r = check_fields(p.expression(), &vars);
+        assert!(r.problems.is_empty());
+        let reads: Vec<&str> = r.reads.iter().map(String::as_str).collect();
+        assert_eq!(
+            reads,
+            ["endpoint", "port.banner", "port.number", "port.open"]
+        );
+    }
+
+    #[test]
+    fn type_names_are_not_unknown_variables() {
+        let vars = VarSchema::new(Subject::Port, &json!({}));
+        assert!(problems("type(port.number) == int", &vars).is_empty());
     }
 }
