@@ -332,7 +332,7 @@ fn load_rules(src: &RuleSourceArgs, overrides: &RuleOverrides) -> Result<RuleSet
         paths: src
             .rules
             .iter()
-            .map(|p| At::at(p.clone(), "--rules"))
+            .map(|p| At::with_origin(p.clone(), "--rules"))
             .collect(),
     };
     RuleSet::load(&sources, overrides).map_err(|e| UsageError(e.to_string()))
@@ -537,42 +537,42 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
     let mut rule_paths: Vec<At<PathBuf>> = Vec::new();
     if let Some(c) = &config {
         let shown = c.path.display().to_string();
-        rule_paths.extend(c.rules.paths.iter().map(|p| At::at(p.clone(), shown.clone())));
+        rule_paths.extend(c.rules.paths.iter().map(|p| At::with_origin(p.clone(), shown.clone())));
         for d in &c.rules.disable {
-            overrides.disable.push(At::at(d.value.clone(), d.at.clone()));
+            overrides.disable.push(At::with_origin(d.value.clone(), d.at.clone()));
         }
         for s in &c.rules.severity {
             overrides
                 .severity
-                .insert(s.value.0.clone(), At::at(s.value.1, s.at.clone()));
+                .insert(s.value.0.clone(), At::with_origin(s.value.1, s.at.clone()));
         }
         for p in &c.rules.params {
             overrides
                 .params
-                .insert(p.value.0.clone(), At::at(p.value.1.clone(), p.at.clone()));
+                .insert(p.value.0.clone(), At::with_origin(p.value.1.clone(), p.at.clone()));
         }
         overrides.tags.extend(
             c.rules
                 .tags
                 .iter()
-                .map(|t| At::at(t.clone(), format!("{shown} [rules] tags"))),
+                .map(|t| At::with_origin(t.clone(), format!("{shown} [rules] tags"))),
         );
     }
     rule_paths.extend(
         args.rule_sources
             .rules
             .iter()
-            .map(|p| At::at(p.clone(), "--rules")),
+            .map(|p| At::with_origin(p.clone(), "--rules")),
     );
     overrides
         .only
-        .extend(args.only_rules.iter().map(|r| At::at(r.clone(), "--rule")));
+        .extend(args.only_rules.iter().map(|r| At::with_origin(r.clone(), "--rule")));
     overrides
         .skip
-        .extend(args.skip_rules.iter().map(|r| At::at(r.clone(), "--skip-rule")));
+        .extend(args.skip_rules.iter().map(|r| At::with_origin(r.clone(), "--skip-rule")));
     overrides
         .tags
-        .extend(args.tags.iter().map(|t| At::at(t.clone(), "--tag")));
+        .extend(args.tags.iter().map(|t| At::with_origin(t.clone(), "--tag")));
     let sources = RuleSources {
         builtin: !args.rule_sources.no_builtin_rules,
         paths: rule_paths,
