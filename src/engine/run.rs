@@ -9,12 +9,13 @@
 
 use super::plan::{AddrList, Prepared, ScanPlan};
 use super::sweep::{self, AddrSet, SweepConfig, SweepGroup, SweepResult, SweepVerdict};
-use crate::fact::{PortFacts, PortState, PortSubject, SubjectFacts, TargetFacts};
+use crate::fact::{HttpSubject, PortFacts, PortState, PortSubject, SubjectFacts, TargetFacts};
 use crate::finding::{sort_findings, Finding, Subject};
 use crate::outcome::{IncompleteEndpoint, ScanMeta, ScanOutcome, ScanStats, Scope, ToolInfo};
 use crate::probe::banner::probe_banner;
+use crate::probe::http::{probe_http, HttpProbeConfig};
 use crate::probe::service::{guess_service, printable_banner};
-use crate::target::Endpoint;
+use crate::target::{Endpoint, Scheme};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -349,15 +350,51 @@ async fn assess_endpoint_inner(
         service_source: source.to_string(),
         banner: printable_banner(&banner.bytes),
     };
+    let is_http_service = port.service == "http";
     let facts = SubjectFacts::Port(PortSubject {
         endpoint: ep.display(),
-        target,
+        target: target.clone(),
         port,
     });
-    let location = plan.location_for(spec, Subject::Port, &ep.host, &ep.port.to_string());
-    let findings = crate::rule::evaluate(&plan.rules, &facts, &location);
+    let mut findings = Vec::new();
+    if plan.checks.ports {
+        let location = plan.location_for(spec, Subject::Port, &ep.host, &ep.port.to_string());
+        findings.extend(crate::rule::evaluate(&plan.rules, &facts, &location));
+    }
+    let mut subjects = vec![facts];
+
+    // HTTP: URL targets say so; otherwise the banner (or the answer to our nudge) was HTTP.
+    let http_tls = match ep.scheme {
+        Some(Scheme::Http) => Some(false),
+        Some(Scheme::Https) => Some(true),
+        Some(_) => None,
+        None if is_http_service => Some(false),
+        None => None,
+    };
+    if let (true, Some(tls)) = (plan.checks.http, http_tls) {
+        let cfg = HttpProbeConfig::from_limits(&plan.limits);
+        let http = probe_http(addr, &ep.host, tls, &cfg).await;
+        if http.status == 0 {
+            incomplete.push(IncompleteEndpoint {
+                endpoint: display_with_ip(ep),
+                stage: "http".into(),
+                reason: http
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no HTTP response".into()),
+            });
+        }
+        let facts = SubjectFacts::Http(HttpSubject {
+            endpoint: ep.display(),
+            target: target.clone(),
+            http,
+        });
+        let location = plan.location_for(spec, Subject::Http, &ep.host, &ep.port.to_string());
+        findings.extend(crate::rule::evaluate(&plan.rules, &facts, &location));
+        subjects.push(facts);
+    }
     EndpointResult {
-        subjects: vec![facts],
+        subjects,
         findings,
         incomplete,
     }
