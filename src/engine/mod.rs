@@ -2,3 +2,5 @@
 //! into a [`crate::outcome::ScanOutcome`].
 
 pub mod limits;
+pub mod ports;
+pub mod top_ports;
