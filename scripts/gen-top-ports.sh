@@ -71,17 +71,20 @@ names=$(wc -l < "$work/names.tsv")
     echo
     echo "/// The 1000 TCP ports nmap found open most often, most frequent first (ties in port order),"
     echo "/// exactly the set \`nmap --top-ports 1000\` scans. The first 100 are \`--top-ports 100\`."
+    echo "#[rustfmt::skip]"
     echo "pub const TOP_1000_TCP: [u16; 1000] = ["
     paste -sd' ' "$work/top.txt" | fold -s -w 70 | sed 's/ *$//; s/ /, /g; s/^/    /; s/$/,/'
     echo "];"
     echo
     echo "/// Ports of [\`SERVICE_NAMES\`], ascending (binary-searched)."
-    echo "const SERVICE_PORTS: [u16; $names] = ["
+    echo "#[rustfmt::skip]"
+    echo "static SERVICE_PORTS: [u16; $names] = ["
     cut -f1 "$work/names.tsv" | paste -sd' ' | fold -s -w 70 | sed 's/ *$//; s/ /, /g; s/^/    /; s/$/,/'
     echo "];"
     echo
     echo "/// nmap's service name (lowercased) for the port at the same index of [\`SERVICE_PORTS\`]."
-    echo "const SERVICE_NAMES: [&str; $names] = ["
+    echo "#[rustfmt::skip]"
+    echo "static SERVICE_NAMES: [&str; $names] = ["
     cut -f4 "$work/names.tsv" | sed 's/.*/"&"/' | paste -sd' ' | fold -s -w 70 | sed 's/ *$//; s/ /, /g; s/^/    /; s/$/,/'
     echo "];"
     echo
@@ -95,8 +98,8 @@ names=$(wc -l < "$work/names.tsv")
     echo "        .and_then(|i| SERVICE_NAMES.get(i).copied())"
     echo "}"
 } > "$out.tmp"
-# rustfmt makes the file match `cargo fmt` exactly when it is installed; the layout above is
-# already close, so its absence only means a reflow on the next `cargo fmt`.
+# The tables are #[rustfmt::skip] (one entry per line would make 7,000 lines); rustfmt formats
+# the rest so the file matches `cargo fmt` exactly.
 if command -v rustfmt >/dev/null; then rustfmt --edition 2021 "$out.tmp"; fi
 mv "$out.tmp" "$out"
 echo "wrote $out: 1000 top ports, $names named ports" >&2

@@ -3,7 +3,8 @@
 //! [`probe_banner`] connects, waits [`Limits::banner_wait`] for a greeting (ssh, smtp, ftp, pop3,
 //! imap, mysql, vnc and telnet speak first), and if the service stays silent sends one nudge
 //! chosen by the port ([`Nudge::for_port`], in the spirit of nmap-service-probes) and reads the
-//! answer. Everything is bounded: bytes by `banner_bytes`, each wait by its timeout, the whole
+//! answer. On ports whose service speaks first the "nudge" is to keep listening: a late SMTP
+//! greeting is common and talking first is punished by pregreet checks. Everything is bounded: bytes by `banner_bytes`, each wait by its timeout, the whole
 //! probe by [`Limits::probe_deadline`]. What happened is recorded as data in [`BannerOutcome`],
 //! never as a panic or an `Err`; the connection is closed when the probe returns.
 //!
@@ -38,6 +39,7 @@ pub const ERR_CONNECT_TIMEOUT: &str = "connect timed out";
 pub const ERR_CLOSED: &str = "closed without data";
 pub const ERR_RESET: &str = "connection reset";
 pub const ERR_DEADLINE: &str = "deadline reached";
+pub const ERR_WRITE_TIMEOUT: &str = "write timed out";
 /// Prefix of errors caused by this machine (EMFILE, EADDRNOTAVAIL…), never by the target.
 pub const ERR_LOCAL_PREFIX: &str = "local resource error: ";
 
@@ -49,7 +51,8 @@ pub const MONGODB_REQUEST_ID: u32 = 0x7473_6f70;
 pub struct BannerOutcome {
     /// What the service sent, unprompted or in answer to the nudge (at most `banner_bytes`).
     pub bytes: Vec<u8>,
-    /// Whether the nudge was sent (the service said nothing within the banner wait).
+    /// Whether a nudge was sent (the service said nothing within the banner wait, and its port
+    /// is not one whose service speaks first: those are only given more time).
     pub nudged: bool,
     /// What went wrong, if anything: one of the `ERR_*` texts, or a read/write/connect failure.
     /// Bytes read before an error are kept.
@@ -108,23 +111,25 @@ pub async fn probe_banner(addr: SocketAddr, port_hint: u16, limits: &Limits) -> 
     }
 
     let nudge = Nudge::for_port(port_hint);
-    out.nudged = true;
-    let write_wait = limits.timeout();
-    match timeout_at(
-        (Instant::now() + write_wait).min(deadline),
-        stream.write_all(&nudge.bytes()),
-    )
-    .await
-    {
-        Err(_) => {
-            out.error = Some(ERR_DEADLINE.to_string());
-            return out;
+    let request = nudge.bytes();
+    if !request.is_empty() {
+        out.nudged = true;
+        let until = (Instant::now() + limits.timeout()).min(deadline);
+        match timeout_at(until, stream.write_all(&request)).await {
+            Err(_) if until >= deadline => {
+                out.error = Some(ERR_DEADLINE.to_string());
+                return out;
+            }
+            Err(_) => {
+                out.error = Some(ERR_WRITE_TIMEOUT.to_string());
+                return out;
+            }
+            Ok(Err(e)) => {
+                out.error = Some(describe_io_error("write failed", &e));
+                return out;
+            }
+            Ok(Ok(())) => {}
         }
-        Ok(Err(e)) => {
-            out.error = Some(describe_io_error("write failed", &e));
-            return out;
-        }
-        Ok(Ok(())) => {}
     }
     let second = read_answer(&mut stream, &mut out.bytes, cap, limits.timeout(), deadline).await;
     out.error = second.error(!out.bytes.is_empty());
@@ -232,6 +237,11 @@ fn is_local_resource_error(e: &io::Error) -> bool {
 /// The single request sent to a service that did not speak first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nudge {
+    /// Send nothing, listen longer: the port's service speaks first (ssh, smtp, ftp, pop3,
+    /// imap, mysql, vnc, telnet) and may greet late (SMTP servers often look up the client's
+    /// name first). Talking before the greeting gets clients rejected by SMTP pregreet checks
+    /// (postscreen) and blocklisted, so we wait instead.
+    Listen,
     /// nmap's GenericLines: two empty lines. Line-based services answer with an error.
     GenericLines,
     /// `GET / HTTP/1.0`: HTTP servers, and the APIs behind them (elasticsearch, docker).
@@ -294,6 +304,9 @@ impl Nudge {
             Some("rtsp") => Nudge::Rtsp,
             Some("sip") => Nudge::Sip,
             Some("x11") => Nudge::X11,
+            Some(
+                "ssh" | "smtp" | "ftp" | "pop3" | "imap" | "mysql" | "vnc" | "telnet" | "rsync",
+            ) => Nudge::Listen,
             _ => Nudge::GenericLines,
         }
     }
@@ -301,6 +314,7 @@ impl Nudge {
     /// The bytes sent.
     pub fn bytes(self) -> Cow<'static, [u8]> {
         match self {
+            Nudge::Listen => Cow::Borrowed(b""),
             Nudge::GenericLines => Cow::Borrowed(b"\r\n\r\n"),
             Nudge::Http => Cow::Borrowed(b"GET / HTTP/1.0\r\n\r\n"),
             Nudge::TlsHello => Cow::Owned(tls_client_hello()),
@@ -555,6 +569,31 @@ mod tests {
         assert_eq!(out.error, None);
     }
 
+    #[tokio::test]
+    async fn late_greeting_on_a_speak_first_port_is_waited_for_not_nudged() {
+        let addr = server(|mut s| async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            // A client that talked first would have sent bytes by now: pregreet.
+            let mut probe = [0u8; 16];
+            let pregreet = matches!(
+                timeout(Duration::from_millis(1), s.read(&mut probe)).await,
+                Ok(Ok(n)) if n > 0
+            );
+            let greeting: &[u8] = if pregreet {
+                b"554 PREGREET\r\n"
+            } else {
+                b"220 mx ESMTP\r\n"
+            };
+            s.write_all(greeting).await.unwrap();
+            hold(s).await;
+        })
+        .await;
+        let out = probe_banner(addr, 25, &test_limits()).await;
+        assert_eq!(out.bytes, b"220 mx ESMTP\r\n");
+        assert!(!out.nudged);
+        assert_eq!(out.error, None);
+    }
+
     /// Answers only when it receives exactly the nudge expected for the port.
     async fn speak_second(port: u16, expected: &'static [u8], answer: &'static [u8]) {
         let addr = server(move |mut s| async move {
@@ -757,7 +796,10 @@ mod tests {
         assert_eq!(Nudge::for_port(5060), Nudge::Sip);
         assert_eq!(Nudge::for_port(6000), Nudge::X11);
         assert_eq!(Nudge::for_port(11211), Nudge::GenericLines);
-        assert_eq!(Nudge::for_port(22), Nudge::GenericLines);
+        assert_eq!(Nudge::for_port(22), Nudge::Listen);
+        assert_eq!(Nudge::for_port(25), Nudge::Listen);
+        assert_eq!(Nudge::for_port(587), Nudge::Listen);
+        assert_eq!(Nudge::for_port(3306), Nudge::Listen);
         assert_eq!(Nudge::for_port(61999), Nudge::GenericLines);
     }
 
@@ -827,6 +869,7 @@ mod tests {
                                         // X11 setup request: 12 bytes, protocol 11.
         assert_eq!(Nudge::X11.bytes().len(), 12);
         // Every nudge is short enough to go in one segment.
+        assert!(Nudge::Listen.bytes().is_empty());
         for n in [
             Nudge::GenericLines,
             Nudge::Http,

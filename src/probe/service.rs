@@ -241,7 +241,7 @@ fn identify(port: u16, bytes: &[u8]) -> Option<(&'static str, &'static str)> {
         return Some(("ssh", SOURCE_BANNER));
     }
     if head.starts_with(b"HTTP/") {
-        return Some((http_flavour(port, head), SOURCE_PROBE));
+        return Some((http_flavour(head), SOURCE_PROBE));
     }
     if head.starts_with(b"RTSP/1.") {
         return Some(("rtsp", SOURCE_PROBE));
@@ -289,7 +289,7 @@ fn identify(port: u16, bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 }
 
 /// HTTP servers that are really something else: the response to `GET /` gives them away.
-fn http_flavour(port: u16, head: &[u8]) -> &'static str {
+fn http_flavour(head: &[u8]) -> &'static str {
     if contains_ci(head, b"x-elastic-product:") || contains(head, b"\"cluster_name\"") {
         "elasticsearch"
     } else if contains_ci(head, b"\napi-version:")
@@ -305,10 +305,8 @@ fn http_flavour(port: u16, head: &[u8]) -> &'static str {
     {
         // nginx, Apache and Go answer plaintext on a TLS port with a 400 that says so.
         "https"
-    } else if port_service(port) == Some("https") {
-        // A plaintext HTTP answer on 443 is still HTTP, not HTTPS.
-        "http"
     } else {
+        // Plaintext HTTP is `http` on any port, 443 included.
         "http"
     }
 }
