@@ -322,20 +322,16 @@ impl DnsClient {
         let exchange = async {
             sock.send_to(&msg, server).await.map_err(|e| QueryError::from_io(&e))?;
             let mut buf = vec![0u8; UDP_RECV_MAX];
-            let mut malformed = None;
             for _ in 0..UDP_MAX_STRAYS {
                 let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| QueryError::from_io(&e))?;
-                if from != server {
+                // Datagrams from elsewhere, or with another id (a late answer to an earlier
+                // attempt), are strays: keep waiting. Anything else is the answer, good or bad.
+                if from != server || n < 2 || buf[..2] != id.to_be_bytes() {
                     continue;
                 }
-                match parse_response(&buf[..n], id, name, rtype, self.max_records) {
-                    Ok(r) => return Ok(r),
-                    // A mismatched id may be a late answer to an earlier attempt; garbage is
-                    // remembered and reported if nothing better arrives.
-                    Err(e) => malformed = Some(e),
-                }
+                return parse_response(&buf[..n], id, name, rtype, self.max_records);
             }
-            Err(malformed.unwrap_or(QueryError::Timeout))
+            Err(QueryError::Timeout)
         };
         match tokio::time::timeout(budget, exchange).await {
             Ok(r) => r,

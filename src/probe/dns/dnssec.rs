@@ -166,7 +166,7 @@ mod tests {
         b.extend_from_slice(&[13, 2]);
         b.extend_from_slice(&3600u32.to_be_bytes());
         b.extend_from_slice(&exp.to_be_bytes());
-        b.extend_from_slice(&(exp - 86_400 * 30).to_be_bytes());
+        b.extend_from_slice(&exp.wrapping_sub(86_400 * 30).to_be_bytes());
         b.extend_from_slice(&4242u16.to_be_bytes());
         b.extend_from_slice(b"\x07example\x03com\x00");
         b.extend_from_slice(&[0xaa; 64]);

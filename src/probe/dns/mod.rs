@@ -111,18 +111,31 @@ pub async fn is_zone_apex(client: &DnsClient, name: &str) -> Result<(bool, Strin
         .answers
         .iter()
         .any(|r| r.record_type() == RecordType::SOA && r.name.eq_ignore_root(&owner));
-    let zone = if apex {
-        name.to_string()
-    } else {
-        // NODATA/NXDOMAIN answers carry the zone's SOA in the authority section.
-        resp.authorities
-            .iter()
-            .chain(resp.answers.iter())
-            .find(|r| r.record_type() == RecordType::SOA)
-            .map(|r| display_name(&r.name))
-            .unwrap_or_default()
-    };
-    Ok((apex, zone))
+    if apex {
+        return Ok((true, name.to_string()));
+    }
+    let alias = resp
+        .answers
+        .iter()
+        .any(|r| r.record_type() == RecordType::CNAME && r.name.eq_ignore_root(&owner));
+    if alias {
+        // The resolver followed the alias: its SOA is the target's zone. An alias is never an
+        // apex; its own zone is the parent's.
+        let parent = match name.split_once('.') {
+            Some((_, p)) if !p.is_empty() => p,
+            _ => return Ok((false, String::new())),
+        };
+        return Box::pin(is_zone_apex(client, parent)).await.map(|(_, zone)| (false, zone));
+    }
+    // NODATA/NXDOMAIN answers carry the zone's SOA in the authority section.
+    let zone = resp
+        .authorities
+        .iter()
+        .chain(resp.answers.iter())
+        .find(|r| r.record_type() == RecordType::SOA)
+        .map(|r| display_name(&r.name))
+        .unwrap_or_default();
+    Ok((false, zone))
 }
 
 /// Run zone checks when `name` is a zone apex, and name checks always.
@@ -357,3 +370,6 @@ pub async fn resolve(name: &str, cfg: &DnsProbeConfig) -> Result<Vec<std::net::I
     out.truncate(cfg.ips_per_name);
     Ok(out)
 }
+
+#[cfg(test)]
+mod lab_tests;
