@@ -15,7 +15,7 @@
 //! load the zone is lame (REFUSED), two nameservers with different zone texts disagree on the
 //! serial, `axfr_zones` opens transfers, `open_recursion` makes an open resolver.
 
-use hickory_proto::op::{Edns, Metadata, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
@@ -105,7 +105,9 @@ impl Zone {
             .into_iter()
             .filter(|r| match &r.data {
                 RData::Unknown { rdata, .. } => {
-                    rdata.anything.len() >= 2 && u16::from_be_bytes([rdata.anything[0], rdata.anything[1]]) == u16::from(t)
+                    rdata.anything.len() >= 2
+                        && u16::from_be_bytes([rdata.anything[0], rdata.anything[1]])
+                            == u16::from(t)
                 }
                 _ => false,
             })
@@ -121,16 +123,28 @@ impl Zone {
 
 /// Parse a zone text, with the DNSSEC extension lines described in the module docs.
 fn load_zone(origin: &str, text: &str, now: OffsetDateTime) -> Result<Zone, ZoneError> {
-    let err = |message: String| ZoneError::Parse { zone: origin.to_string(), message };
-    let origin_name = Name::from_ascii(format!("{}.", origin.trim_end_matches('.'))).map_err(|e| err(e.to_string()))?;
+    let err = |message: String| ZoneError::Parse {
+        zone: origin.to_string(),
+        message,
+    };
+    let origin_name = Name::from_ascii(format!("{}.", origin.trim_end_matches('.')))
+        .map_err(|e| err(e.to_string()))?;
     let mut plain = String::new();
     let mut extra: Vec<Record> = Vec::new();
     for line in text.lines() {
-        let tokens: Vec<&str> = line.split(';').next().unwrap_or("").split_whitespace().collect();
+        let tokens: Vec<&str> = line
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         let ty_pos = tokens.iter().position(|t| *t == "RRSIG" || *t == "DNSKEY");
         match ty_pos {
             Some(p) if p >= 1 && !line.starts_with([' ', '\t']) => {
-                extra.push(parse_dnssec_line(&tokens, p, &origin_name, now).map_err(|m| err(format!("`{line}`: {m}")))?);
+                extra.push(
+                    parse_dnssec_line(&tokens, p, &origin_name, now)
+                        .map_err(|m| err(format!("`{line}`: {m}")))?,
+                );
                 plain.push('\n');
             }
             _ => {
@@ -145,33 +159,55 @@ fn load_zone(origin: &str, text: &str, now: OffsetDateTime) -> Result<Zone, Zone
     let mut records: BTreeMap<Name, Vec<Record>> = BTreeMap::new();
     for set in sets.values() {
         for r in set.records_without_rrsigs() {
-            records.entry(r.name.to_lowercase()).or_default().push(r.clone());
+            records
+                .entry(r.name.to_lowercase())
+                .or_default()
+                .push(r.clone());
         }
     }
     for r in extra {
         records.entry(r.name.to_lowercase()).or_default().push(r);
     }
-    let zone = Zone { origin: origin_name.to_lowercase(), records };
+    let zone = Zone {
+        origin: origin_name.to_lowercase(),
+        records,
+    };
     if zone.soa().is_empty() {
         return Err(err("no SOA at the apex".into()));
     }
     Ok(zone)
 }
 
-fn parse_dnssec_line(tokens: &[&str], ty: usize, origin: &Name, now: OffsetDateTime) -> Result<Record, String> {
+fn parse_dnssec_line(
+    tokens: &[&str],
+    ty: usize,
+    origin: &Name,
+    now: OffsetDateTime,
+) -> Result<Record, String> {
     let owner = match tokens[0] {
         "@" => origin.clone(),
         n if n.ends_with('.') => Name::from_ascii(n).map_err(|e| e.to_string())?,
-        n => Name::from_ascii(n).map_err(|e| e.to_string())?.append_domain(origin).map_err(|e| e.to_string())?,
+        n => Name::from_ascii(n)
+            .map_err(|e| e.to_string())?
+            .append_domain(origin)
+            .map_err(|e| e.to_string())?,
     };
-    let ttl = tokens[1..ty].iter().find_map(|t| t.parse::<u32>().ok()).unwrap_or(3600);
+    let ttl = tokens[1..ty]
+        .iter()
+        .find_map(|t| t.parse::<u32>().ok())
+        .unwrap_or(3600);
     let f = &tokens[ty + 1..];
     let (code, rdata) = if tokens[ty] == "DNSKEY" {
         if f.len() < 4 {
             return Err("DNSKEY needs flags protocol algorithm key".into());
         }
         let mut b = Vec::new();
-        b.extend_from_slice(&f[0].parse::<u16>().map_err(|e| e.to_string())?.to_be_bytes());
+        b.extend_from_slice(
+            &f[0]
+                .parse::<u16>()
+                .map_err(|e| e.to_string())?
+                .to_be_bytes(),
+        );
         b.push(f[1].parse::<u8>().map_err(|e| e.to_string())?);
         b.push(f[2].parse::<u8>().map_err(|e| e.to_string())?);
         b.extend(base64_decode(&f[3..].concat())?);
@@ -185,10 +221,20 @@ fn parse_dnssec_line(tokens: &[&str], ty: usize, origin: &Name, now: OffsetDateT
         b.extend_from_slice(&u16::from(covered).to_be_bytes());
         b.push(f[1].parse::<u8>().map_err(|e| e.to_string())?);
         b.push(f[2].parse::<u8>().map_err(|e| e.to_string())?);
-        b.extend_from_slice(&f[3].parse::<u32>().map_err(|e| e.to_string())?.to_be_bytes());
+        b.extend_from_slice(
+            &f[3]
+                .parse::<u32>()
+                .map_err(|e| e.to_string())?
+                .to_be_bytes(),
+        );
         b.extend_from_slice(&sig_time(f[4], now)?.to_be_bytes());
         b.extend_from_slice(&sig_time(f[5], now)?.to_be_bytes());
-        b.extend_from_slice(&f[6].parse::<u16>().map_err(|e| e.to_string())?.to_be_bytes());
+        b.extend_from_slice(
+            &f[6]
+                .parse::<u16>()
+                .map_err(|e| e.to_string())?
+                .to_be_bytes(),
+        );
         let signer = Name::from_ascii(f[7]).map_err(|e| e.to_string())?;
         for label in signer.iter() {
             b.push(label.len() as u8);
@@ -198,7 +244,14 @@ fn parse_dnssec_line(tokens: &[&str], ty: usize, origin: &Name, now: OffsetDateT
         b.extend(base64_decode(&f[8..].concat())?);
         (46u16, b)
     };
-    let mut r = Record::from_rdata(owner, ttl, RData::Unknown { code: RecordType::from(code), rdata: NULL::with(rdata) });
+    let mut r = Record::from_rdata(
+        owner,
+        ttl,
+        RData::Unknown {
+            code: RecordType::from(code),
+            rdata: NULL::with(rdata),
+        },
+    );
     r.dns_class = DNSClass::IN;
     Ok(r)
 }
@@ -211,7 +264,9 @@ fn sig_time(s: &str, now: OffsetDateTime) -> Result<u32, String> {
         }
         let (sign, rest) = rel.split_at(1);
         let unit = rest.chars().last().ok_or("bad relative time")?;
-        let n: i64 = rest[..rest.len() - 1].parse().map_err(|_| format!("bad relative time {s}"))?;
+        let n: i64 = rest[..rest.len() - 1]
+            .parse()
+            .map_err(|_| format!("bad relative time {s}"))?;
         let secs = n * match unit {
             'd' => 86_400,
             'h' => 3_600,
@@ -219,14 +274,23 @@ fn sig_time(s: &str, now: OffsetDateTime) -> Result<u32, String> {
             's' => 1,
             _ => return Err(format!("bad unit in {s}")),
         };
-        let t = if sign == "-" { now.unix_timestamp() - secs } else { now.unix_timestamp() + secs };
+        let t = if sign == "-" {
+            now.unix_timestamp() - secs
+        } else {
+            now.unix_timestamp() + secs
+        };
         return Ok(t as u32);
     }
     if s.len() == 14 && s.bytes().all(|b| b.is_ascii_digit()) {
         let n = |a: usize, b: usize| s[a..b].parse::<u32>().unwrap_or(0);
-        let date = time::Date::from_calendar_date(n(0, 4) as i32, time::Month::try_from(n(4, 6) as u8).map_err(|e| e.to_string())?, n(6, 8) as u8)
+        let date = time::Date::from_calendar_date(
+            n(0, 4) as i32,
+            time::Month::try_from(n(4, 6) as u8).map_err(|e| e.to_string())?,
+            n(6, 8) as u8,
+        )
+        .map_err(|e| e.to_string())?;
+        let t = time::Time::from_hms(n(8, 10) as u8, n(10, 12) as u8, n(12, 14) as u8)
             .map_err(|e| e.to_string())?;
-        let t = time::Time::from_hms(n(8, 10) as u8, n(10, 12) as u8, n(12, 14) as u8).map_err(|e| e.to_string())?;
         return Ok(date.with_time(t).assume_utc().unix_timestamp() as u32);
     }
     s.parse::<u32>().map_err(|_| format!("bad time {s}"))
@@ -283,29 +347,60 @@ impl LabAuthority {
             .max_by_key(|z| z.origin.num_labels())
     }
 
-    fn answer(&self, qname: &Name, qtype: RecordType, dnssec_ok: bool, rd: bool, protocol: Protocol) -> Answer {
+    fn answer(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        dnssec_ok: bool,
+        rd: bool,
+        protocol: Protocol,
+    ) -> Answer {
         let Some(zone) = self.zone_for(qname) else {
             if self.opts.open_recursion && rd {
-                let mut a = Answer { ra: true, ..Answer::default() };
+                let mut a = Answer {
+                    ra: true,
+                    ..Answer::default()
+                };
                 if qtype == RecordType::A {
-                    a.answers.push(Record::from_rdata(qname.clone(), 300, RData::A(OPEN_RESOLVER_ANSWER.into())));
+                    a.answers.push(Record::from_rdata(
+                        qname.clone(),
+                        300,
+                        RData::A(OPEN_RESOLVER_ANSWER.into()),
+                    ));
                 }
                 return a;
             }
-            return Answer { rcode: ResponseCode::Refused, ..Answer::default() };
+            return Answer {
+                rcode: ResponseCode::Refused,
+                ..Answer::default()
+            };
         };
-        let mut a = Answer { aa: true, ra: false, ..Answer::default() };
+        let mut a = Answer {
+            aa: true,
+            ra: false,
+            ..Answer::default()
+        };
         if qtype == RecordType::AXFR {
             let allowed = protocol == Protocol::Tcp
                 && qname.to_lowercase() == zone.origin
-                && self.opts.axfr_zones.iter().any(|z| Name::from_ascii(format!("{}.", z.trim_end_matches('.'))).is_ok_and(|n| n.to_lowercase() == zone.origin));
+                && self.opts.axfr_zones.iter().any(|z| {
+                    Name::from_ascii(format!("{}.", z.trim_end_matches('.')))
+                        .is_ok_and(|n| n.to_lowercase() == zone.origin)
+                });
             if !allowed {
-                return Answer { rcode: ResponseCode::Refused, ..Answer::default() };
+                return Answer {
+                    rcode: ResponseCode::Refused,
+                    ..Answer::default()
+                };
             }
             let soa = zone.soa();
             a.answers.extend(soa.iter().cloned());
             for recs in zone.records.values() {
-                a.answers.extend(recs.iter().filter(|r| r.record_type() != RecordType::SOA).cloned());
+                a.answers.extend(
+                    recs.iter()
+                        .filter(|r| r.record_type() != RecordType::SOA)
+                        .cloned(),
+                );
             }
             a.answers.extend(soa);
             return a;
@@ -342,7 +437,11 @@ impl LabAuthority {
                 a.authorities = z.soa();
                 return a;
             };
-            let cname: Vec<Record> = records.iter().filter(|r| r.record_type() == RecordType::CNAME).cloned().collect();
+            let cname: Vec<Record> = records
+                .iter()
+                .filter(|r| r.record_type() == RecordType::CNAME)
+                .cloned()
+                .collect();
             if !cname.is_empty() && qtype != RecordType::CNAME {
                 let target = match &cname[0].data {
                     RData::CNAME(c) => c.0.clone(),
@@ -396,22 +495,45 @@ impl RequestHandler for LabAuthority {
             let answer = match request.request_info() {
                 Ok(info) if request.metadata.op_code == OpCode::Query => {
                     let qname: Name = info.query.name().into();
-                    self.answer(&qname, info.query.query_type(), dnssec_ok, request.metadata.recursion_desired, request.protocol())
+                    self.answer(
+                        &qname,
+                        info.query.query_type(),
+                        dnssec_ok,
+                        request.metadata.recursion_desired,
+                        request.protocol(),
+                    )
                 }
-                Ok(_) => Answer { rcode: ResponseCode::NotImp, ..Answer::default() },
-                Err(_) => Answer { rcode: ResponseCode::FormErr, ..Answer::default() },
+                Ok(_) => Answer {
+                    rcode: ResponseCode::NotImp,
+                    ..Answer::default()
+                },
+                Err(_) => Answer {
+                    rcode: ResponseCode::FormErr,
+                    ..Answer::default()
+                },
             };
             meta.response_code = answer.rcode;
             meta.authoritative = answer.aa;
             meta.recursion_available = answer.ra;
-            let builder = MessageResponseBuilder::new(&request.queries, request_edns.map(|_| &edns));
-            let response = builder.build(meta, answer.answers.iter(), answer.authorities.iter(), std::iter::empty(), std::iter::empty());
+            let builder =
+                MessageResponseBuilder::new(&request.queries, request_edns.map(|_| &edns));
+            let response = builder.build(
+                meta,
+                answer.answers.iter(),
+                answer.authorities.iter(),
+                std::iter::empty(),
+                std::iter::empty(),
+            );
             match response_handle.send_response(response).await {
                 Ok(info) => info,
                 Err(_) => {
-                    let mut m = Metadata::new(request.metadata.id, MessageType::Response, OpCode::Query);
+                    let mut m =
+                        Metadata::new(request.metadata.id, MessageType::Response, OpCode::Query);
                     m.response_code = ResponseCode::ServFail;
-                    ResponseInfo::from(hickory_proto::op::Header { metadata: m, counts: Default::default() })
+                    ResponseInfo::from(hickory_proto::op::Header {
+                        metadata: m,
+                        counts: Default::default(),
+                    })
                 }
             }
         })
@@ -420,13 +542,20 @@ impl RequestHandler for LabAuthority {
 
 /// Start an authoritative server for `zones` (origin, zone text) on `bind` (UDP and TCP on the
 /// same port; port 0 picks one).
-pub async fn start_dns_server(bind: SocketAddr, zones: &[(&str, &str)], opts: DnsServerOptions) -> io::Result<DnsServerHandle> {
+pub async fn start_dns_server(
+    bind: SocketAddr,
+    zones: &[(&str, &str)],
+    opts: DnsServerOptions,
+) -> io::Result<DnsServerHandle> {
     let now = OffsetDateTime::now_utc();
     let mut loaded = Vec::new();
     for (origin, text) in zones {
         loaded.push(load_zone(origin, text, now)?);
     }
-    let authority = LabAuthority { zones: loaded, opts };
+    let authority = LabAuthority {
+        zones: loaded,
+        opts,
+    };
     // Same port for both transports: with port 0, retry until TCP gets the UDP port.
     let mut last_err = None;
     for _ in 0..16 {
@@ -448,7 +577,8 @@ pub async fn start_dns_server(bind: SocketAddr, zones: &[(&str, &str)], opts: Dn
 
 /// Parse-check a zone text as the lab server would load it (for fixture tests).
 pub fn check_zone(origin: &str, text: &str) -> Result<usize, ZoneError> {
-    load_zone(origin, text, OffsetDateTime::now_utc()).map(|z| z.records.values().map(Vec::len).sum())
+    load_zone(origin, text, OffsetDateTime::now_utc())
+        .map(|z| z.records.values().map(Vec::len).sum())
 }
 
 #[cfg(test)]

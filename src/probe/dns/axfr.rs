@@ -4,7 +4,7 @@
 //! records, messages and time); this module turns its outcome into facts and collects the
 //! names it revealed for the name checks.
 
-use super::client::{DnsClient, display_name};
+use super::client::{display_name, DnsClient};
 use crate::fact::dns::AxfrAttempt;
 use hickory_proto::rr::RecordType;
 use std::collections::BTreeSet;
@@ -14,7 +14,12 @@ use std::net::SocketAddr;
 pub const AXFR_MAX_NAMES: usize = 1_000;
 
 /// Try a transfer of `zone` from `server`; return the fact and the owner names seen.
-pub async fn attempt(client: &DnsClient, ns: &str, server: SocketAddr, zone: &str) -> (AxfrAttempt, Vec<String>) {
+pub async fn attempt(
+    client: &DnsClient,
+    ns: &str,
+    server: SocketAddr,
+    zone: &str,
+) -> (AxfrAttempt, Vec<String>) {
     let out = client.axfr(server, zone).await;
     let names: BTreeSet<String> = out
         .records

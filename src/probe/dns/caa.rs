@@ -1,9 +1,9 @@
 //! CAA (RFC 8659): the relevant RRset is found by climbing from the name towards the root.
 
-use super::client::{DnsClient, rcode_name};
+use super::client::{rcode_name, DnsClient};
 use crate::fact::dns::CaaFacts;
-use hickory_proto::rr::{RData, RecordType};
 use hickory_proto::rr::rdata::CAA;
+use hickory_proto::rr::{RData, RecordType};
 
 /// The names to ask, in order (RFC 8659 §3): the name, then each parent up to the TLD.
 /// Pure.
@@ -17,7 +17,11 @@ pub fn climb_names(name: &str) -> Vec<String> {
 /// `";"`, which forbids issuance). Pure.
 pub fn issuer_domain(value: &[u8]) -> String {
     let v = String::from_utf8_lossy(value);
-    v.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    v.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Facts from the relevant CAA RRset found at `found_at`. Pure.
@@ -25,7 +29,11 @@ pub fn facts_from_records(found_at: &str, records: &[CAA]) -> CaaFacts {
     let mut f = CaaFacts {
         checked: true,
         present: !records.is_empty(),
-        found_at: if records.is_empty() { String::new() } else { found_at.to_string() },
+        found_at: if records.is_empty() {
+            String::new()
+        } else {
+            found_at.to_string()
+        },
         ..CaaFacts::default()
     };
     for c in records {
@@ -33,7 +41,12 @@ pub fn facts_from_records(found_at: &str, records: &[CAA]) -> CaaFacts {
         match c.tag.to_ascii_lowercase().as_str() {
             "issue" => f.issue.push(issuer_domain(&c.value)),
             "issuewild" => f.issuewild.push(issuer_domain(&c.value)),
-            "iodef" => f.iodef.push(String::from_utf8_lossy(&c.value).chars().take(512).collect()),
+            "iodef" => f.iodef.push(
+                String::from_utf8_lossy(&c.value)
+                    .chars()
+                    .take(512)
+                    .collect(),
+            ),
             _ => {}
         }
     }
@@ -43,7 +56,10 @@ pub fn facts_from_records(found_at: &str, records: &[CAA]) -> CaaFacts {
 /// Climb from `name` and return the facts of the first non-empty CAA RRset.
 pub async fn probe_caa(client: &DnsClient, name: &str) -> Result<CaaFacts, String> {
     for n in climb_names(name) {
-        let resp = client.lookup(&n, RecordType::CAA).await.map_err(|e| format!("CAA {n}: {e}"))?;
+        let resp = client
+            .lookup(&n, RecordType::CAA)
+            .await
+            .map_err(|e| format!("CAA {n}: {e}"))?;
         if !resp.is_definitive() {
             return Err(format!("CAA {n}: {}", rcode_name(resp.rcode)));
         }
@@ -69,13 +85,19 @@ mod tests {
 
     #[test]
     fn climbs_to_the_tld() {
-        assert_eq!(climb_names("a.b.Example.com."), ["a.b.example.com", "b.example.com", "example.com", "com"]);
+        assert_eq!(
+            climb_names("a.b.Example.com."),
+            ["a.b.example.com", "b.example.com", "example.com", "com"]
+        );
         assert!(climb_names("").is_empty());
     }
 
     #[test]
     fn issuer_values() {
-        assert_eq!(issuer_domain(b"letsencrypt.org; accounturi=x"), "letsencrypt.org");
+        assert_eq!(
+            issuer_domain(b"letsencrypt.org; accounturi=x"),
+            "letsencrypt.org"
+        );
         assert_eq!(issuer_domain(b";"), "");
     }
 

@@ -48,6 +48,10 @@ pub enum QueryError {
     Deadline,
     #[error("connection refused")]
     Refused,
+    /// A local resource or routing problem (no route, address not available, too many open
+    /// files): says nothing about the server.
+    #[error("local network error: {0}")]
+    Local(String),
     #[error("network error: {0}")]
     Io(String),
     #[error("malformed answer: {0}")]
@@ -61,6 +65,11 @@ impl QueryError {
         match e.kind() {
             io::ErrorKind::ConnectionRefused => QueryError::Refused,
             io::ErrorKind::TimedOut => QueryError::Timeout,
+            io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::AddrInUse => QueryError::Local(e.to_string()),
+            _ if e.raw_os_error() == Some(24) => QueryError::Local(e.to_string()), // EMFILE
             _ => QueryError::Io(e.to_string()),
         }
     }
@@ -158,7 +167,12 @@ pub fn random_u64() -> u64 {
 }
 
 /// Encode one query. Pure.
-pub fn build_query(id: u16, name: &Name, rtype: RecordType, flags: QueryFlags) -> Result<Vec<u8>, QueryError> {
+pub fn build_query(
+    id: u16,
+    name: &Name,
+    rtype: RecordType,
+    flags: QueryFlags,
+) -> Result<Vec<u8>, QueryError> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = flags.rd;
     m.add_query(Query::query(name.clone(), rtype));
@@ -168,7 +182,8 @@ pub fn build_query(id: u16, name: &Name, rtype: RecordType, flags: QueryFlags) -
         edns.set_dnssec_ok(flags.dnssec_ok);
         m.set_edns(edns);
     }
-    m.to_vec().map_err(|e| QueryError::Malformed(format!("encoding query: {e}")))
+    m.to_vec()
+        .map_err(|e| QueryError::Malformed(format!("encoding query: {e}")))
 }
 
 /// Decode an answer to query `id` for (`name`, `rtype`), keeping at most `max_records` records
@@ -182,14 +197,18 @@ pub fn parse_response(
 ) -> Result<DnsResponse, QueryError> {
     let m = Message::from_vec(bytes).map_err(|e| QueryError::Malformed(clip(&e.to_string())))?;
     if m.metadata.id != id {
-        return Err(QueryError::Malformed("answer id does not match the query".into()));
+        return Err(QueryError::Malformed(
+            "answer id does not match the query".into(),
+        ));
     }
     if m.metadata.message_type != MessageType::Response {
         return Err(QueryError::Malformed("not a response".into()));
     }
     if let Some(q) = m.queries.first() {
         if !q.name().eq_ignore_root(name) || q.query_type() != rtype {
-            return Err(QueryError::Malformed("answer is for another question".into()));
+            return Err(QueryError::Malformed(
+                "answer is for another question".into(),
+            ));
         }
     }
     let capped = m.answers.len() > max_records || m.authorities.len() > max_records;
@@ -275,8 +294,16 @@ impl DnsClient {
 
     /// An ordinary lookup through the resolver (RD set).
     pub async fn lookup(&self, name: &str, rtype: RecordType) -> Result<DnsResponse, QueryError> {
-        self.query(self.resolver, &fqdn(name)?, rtype, QueryFlags { rd: true, dnssec_ok: false })
-            .await
+        self.query(
+            self.resolver,
+            &fqdn(name)?,
+            rtype,
+            QueryFlags {
+                rd: true,
+                dnssec_ok: false,
+            },
+        )
+        .await
     }
 
     /// The socket address of a nameserver address for direct queries.
@@ -318,12 +345,19 @@ impl DnsClient {
             SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
             SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
         };
-        let sock = UdpSocket::bind(local).await.map_err(|e| QueryError::from_io(&e))?;
+        let sock = UdpSocket::bind(local)
+            .await
+            .map_err(|e| QueryError::from_io(&e))?;
         let exchange = async {
-            sock.send_to(&msg, server).await.map_err(|e| QueryError::from_io(&e))?;
+            sock.send_to(&msg, server)
+                .await
+                .map_err(|e| QueryError::from_io(&e))?;
             let mut buf = vec![0u8; UDP_RECV_MAX];
             for _ in 0..UDP_MAX_STRAYS {
-                let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| QueryError::from_io(&e))?;
+                let (n, from) = sock
+                    .recv_from(&mut buf)
+                    .await
+                    .map_err(|e| QueryError::from_io(&e))?;
                 // Datagrams from elsewhere, or with another id (a late answer to an earlier
                 // attempt), are strays: keep waiting. Anything else is the answer, good or bad.
                 if from != server || n < 2 || buf[..2] != id.to_be_bytes() {
@@ -351,7 +385,9 @@ impl DnsClient {
         let id = random_u64() as u16;
         let msg = build_query(id, name, rtype, flags)?;
         let exchange = async {
-            let mut s = TcpStream::connect(server).await.map_err(|e| QueryError::from_io(&e))?;
+            let mut s = TcpStream::connect(server)
+                .await
+                .map_err(|e| QueryError::from_io(&e))?;
             write_framed(&mut s, &msg).await?;
             let bytes = read_framed(&mut s).await?;
             parse_response(&bytes, id, name, rtype, self.max_records)
@@ -379,7 +415,9 @@ impl DnsClient {
         };
         let mut out = AxfrOutcome::default();
         let transfer = async {
-            let mut s = TcpStream::connect(server).await.map_err(|e| QueryError::from_io(&e))?;
+            let mut s = TcpStream::connect(server)
+                .await
+                .map_err(|e| QueryError::from_io(&e))?;
             write_framed(&mut s, &msg).await?;
             let mut bytes_read = 0usize;
             for i in 0..AXFR_MAX_MESSAGES {
@@ -392,7 +430,10 @@ impl DnsClient {
                         return Ok(());
                     }
                     match resp.answers.first() {
-                        Some(r) if r.record_type() == RecordType::SOA && r.name.eq_ignore_root(&name) => {
+                        Some(r)
+                            if r.record_type() == RecordType::SOA
+                                && r.name.eq_ignore_root(&name) =>
+                        {
                             out.allowed = true;
                         }
                         _ => return Ok(()),
@@ -471,11 +512,14 @@ impl AxfrOutcome {
 }
 
 async fn write_framed(s: &mut TcpStream, msg: &[u8]) -> Result<(), QueryError> {
-    let len = u16::try_from(msg.len()).map_err(|_| QueryError::Malformed("query too large".into()))?;
+    let len =
+        u16::try_from(msg.len()).map_err(|_| QueryError::Malformed("query too large".into()))?;
     let mut framed = Vec::with_capacity(msg.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(msg);
-    s.write_all(&framed).await.map_err(|e| QueryError::from_io(&e))
+    s.write_all(&framed)
+        .await
+        .map_err(|e| QueryError::from_io(&e))
 }
 
 /// Read one length-prefixed message. The prefix caps it at 64 KiB; the caller's timeout caps
@@ -483,12 +527,16 @@ async fn write_framed(s: &mut TcpStream, msg: &[u8]) -> Result<(), QueryError> {
 async fn read_framed(s: &mut TcpStream) -> Result<Vec<u8>, QueryError> {
     let mut len = [0u8; 2];
     s.read_exact(&mut len).await.map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => QueryError::Malformed("connection closed before an answer".into()),
+        io::ErrorKind::UnexpectedEof => {
+            QueryError::Malformed("connection closed before an answer".into())
+        }
         _ => QueryError::from_io(&e),
     })?;
     let len = usize::from(u16::from_be_bytes(len));
     if len < 12 {
-        return Err(QueryError::Malformed(format!("{len}-byte message is shorter than a header")));
+        return Err(QueryError::Malformed(format!(
+            "{len}-byte message is shorter than a header"
+        )));
     }
     let mut buf = vec![0u8; len];
     s.read_exact(&mut buf).await.map_err(|e| match e.kind() {
@@ -514,7 +562,16 @@ mod tests {
     #[test]
     fn query_round_trip() {
         let name = fqdn("example.com").unwrap();
-        let q = build_query(7, &name, RecordType::TXT, QueryFlags { rd: true, dnssec_ok: true }).unwrap();
+        let q = build_query(
+            7,
+            &name,
+            RecordType::TXT,
+            QueryFlags {
+                rd: true,
+                dnssec_ok: true,
+            },
+        )
+        .unwrap();
         let m = Message::from_vec(&q).unwrap();
         assert!(m.metadata.recursion_desired);
         assert!(m.edns.as_ref().unwrap().flags().dnssec_ok);
@@ -539,7 +596,10 @@ mod tests {
         let a = answer_for(&q, |_| {});
         assert!(parse_response(&a, 8, &name, RecordType::A, 10).is_err());
         assert!(parse_response(&a, 7, &name, RecordType::MX, 10).is_err());
-        assert!(parse_response(&q, 7, &name, RecordType::A, 10).is_err(), "a query is not an answer");
+        assert!(
+            parse_response(&q, 7, &name, RecordType::A, 10).is_err(),
+            "a query is not an answer"
+        );
         assert!(parse_response(b"\x00\x07garbage", 7, &name, RecordType::A, 10).is_err());
         assert!(parse_response(&[], 7, &name, RecordType::A, 10).is_err());
     }
@@ -550,7 +610,11 @@ mod tests {
         let q = build_query(1, &name, RecordType::A, QueryFlags::default()).unwrap();
         let a = answer_for(&q, |m| {
             for i in 0..20u8 {
-                m.add_answer(Record::from_rdata(name.clone(), 60, RData::A(A::new(192, 0, 2, i))));
+                m.add_answer(Record::from_rdata(
+                    name.clone(),
+                    60,
+                    RData::A(A::new(192, 0, 2, i)),
+                ));
             }
         });
         let r = parse_response(&a, 1, &name, RecordType::A, 5).unwrap();
@@ -570,7 +634,10 @@ mod tests {
 
     #[test]
     fn display_names() {
-        assert_eq!(display_name(&fqdn("WWW.Example.com").unwrap()), "www.example.com");
+        assert_eq!(
+            display_name(&fqdn("WWW.Example.com").unwrap()),
+            "www.example.com"
+        );
         assert_eq!(display_name(&Name::root()), ".");
         assert!(fqdn("bad..name").is_err());
     }

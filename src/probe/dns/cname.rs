@@ -6,14 +6,20 @@
 //! NXDOMAIN at a target means the chain ends nowhere. SERVFAIL, timeouts, loops and chains
 //! deeper than the limit leave the status `unknown` and the subject incomplete.
 
-use super::client::{DnsClient, display_name, fqdn, rcode_name};
+use super::client::{display_name, fqdn, rcode_name, DnsClient};
 use crate::fact::dns::CnameFacts;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 
 /// The direct CNAME target of `name` from a type-CNAME answer, if the name is an alias.
-async fn cname_of(client: &DnsClient, name: &str) -> Result<(ResponseCode, Option<String>), String> {
-    let resp = client.lookup(name, RecordType::CNAME).await.map_err(|e| format!("CNAME {name}: {e}"))?;
+async fn cname_of(
+    client: &DnsClient,
+    name: &str,
+) -> Result<(ResponseCode, Option<String>), String> {
+    let resp = client
+        .lookup(name, RecordType::CNAME)
+        .await
+        .map_err(|e| format!("CNAME {name}: {e}"))?;
     if !resp.is_definitive() {
         return Err(format!("CNAME {name}: {}", rcode_name(resp.rcode)));
     }
@@ -26,8 +32,15 @@ async fn cname_of(client: &DnsClient, name: &str) -> Result<(ResponseCode, Optio
 }
 
 /// Examine `name`'s alias chain. `Err` carries the reason the status is unknown.
-pub async fn probe_cname(client: &DnsClient, name: &str, max_depth: usize) -> (CnameFacts, Option<String>) {
-    let mut f = CnameFacts { status: "unknown".into(), ..CnameFacts::default() };
+pub async fn probe_cname(
+    client: &DnsClient,
+    name: &str,
+    max_depth: usize,
+) -> (CnameFacts, Option<String>) {
+    let mut f = CnameFacts {
+        status: "unknown".into(),
+        ..CnameFacts::default()
+    };
     let first = match cname_of(client, name).await {
         Ok((_, None)) => {
             f.checked = true;
@@ -68,7 +81,12 @@ pub async fn probe_cname(client: &DnsClient, name: &str, max_depth: usize) -> (C
     for rtype in [RecordType::A, RecordType::AAAA] {
         match client.lookup(&current, rtype).await {
             Ok(r) if r.is_definitive() => has_address |= r.records(rtype).next().is_some(),
-            Ok(r) => return (f, Some(format!("{rtype} {current}: {}", rcode_name(r.rcode)))),
+            Ok(r) => {
+                return (
+                    f,
+                    Some(format!("{rtype} {current}: {}", rcode_name(r.rcode))),
+                )
+            }
             Err(e) => return (f, Some(format!("{rtype} {current}: {e}"))),
         }
         if has_address {

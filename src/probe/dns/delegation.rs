@@ -6,8 +6,10 @@
 //! per check.
 
 use super::axfr;
-use super::client::{DnsClient, QueryFlags, addresses, display_name, fqdn, rcode_name};
-use crate::fact::dns::{AxfrAttempt, AxfrFacts, NsFacts, NsServer, RecursionFacts, RecursionTest, SoaFacts, SoaSerial};
+use super::client::{addresses, display_name, fqdn, rcode_name, DnsClient, QueryFlags};
+use crate::fact::dns::{
+    AxfrAttempt, AxfrFacts, NsFacts, NsServer, RecursionFacts, RecursionTest, SoaFacts, SoaSerial,
+};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use std::collections::BTreeSet;
@@ -57,16 +59,31 @@ struct AddrReport {
     authoritative: bool,
     serial: Option<u32>,
     soa_error: Option<String>,
+    /// The query failed for a local reason (no IPv6 route here, EMFILE): not the server's fault.
+    local_failure: bool,
     recursion: RecursionTest,
     axfr: AxfrAttempt,
     axfr_names: Vec<String>,
 }
 
-async fn examine(client: DnsClient, zone: String, ns: String, ip: IpAddr, recursion_name: String) -> AddrReport {
+async fn examine(
+    client: DnsClient,
+    zone: String,
+    ns: String,
+    ip: IpAddr,
+    recursion_name: String,
+) -> AddrReport {
     let server = client.ns_addr(ip);
-    let mut r = AddrReport { ns: ns.clone(), ip: Some(ip), ..AddrReport::default() };
+    let mut r = AddrReport {
+        ns: ns.clone(),
+        ip: Some(ip),
+        ..AddrReport::default()
+    };
     let Ok(zname) = fqdn(&zone) else { return r };
-    match client.query(server, &zname, RecordType::SOA, QueryFlags::default()).await {
+    match client
+        .query(server, &zname, RecordType::SOA, QueryFlags::default())
+        .await
+    {
         Ok(resp) => {
             r.responded = true;
             let soa = resp.answers.iter().find_map(|rec| match &rec.data {
@@ -84,7 +101,10 @@ async fn examine(client: DnsClient, zone: String, ns: String, ip: IpAddr, recurs
                 ));
             }
         }
-        Err(e) => r.soa_error = Some(e.to_string()),
+        Err(e) => {
+            r.local_failure = matches!(e, super::client::QueryError::Local(_));
+            r.soa_error = Some(e.to_string());
+        }
     }
     r.recursion = RecursionTest {
         server: ns.clone(),
@@ -93,9 +113,21 @@ async fn examine(client: DnsClient, zone: String, ns: String, ip: IpAddr, recurs
     };
     if r.responded {
         match fqdn(&recursion_name) {
-            Ok(probe) => match client.query(server, &probe, RecordType::A, QueryFlags { rd: true, dnssec_ok: false }).await {
+            Ok(probe) => match client
+                .query(
+                    server,
+                    &probe,
+                    RecordType::A,
+                    QueryFlags {
+                        rd: true,
+                        dnssec_ok: false,
+                    },
+                )
+                .await
+            {
                 Ok(resp) => {
-                    let answered = (resp.rcode == ResponseCode::NoError && !resp.answers.is_empty())
+                    let answered = (resp.rcode == ResponseCode::NoError
+                        && !resp.answers.is_empty())
                         || resp.rcode == ResponseCode::NXDomain;
                     r.recursion.open = resp.ra && !resp.aa && answered;
                     r.recursion.result = format!(
@@ -130,7 +162,12 @@ pub struct Delegation {
 }
 
 /// Examine the delegation of `zone`.
-pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &str, ips_per_name: usize) -> Delegation {
+pub async fn probe_delegation(
+    client: &DnsClient,
+    zone: &str,
+    recursion_name: &str,
+    ips_per_name: usize,
+) -> Delegation {
     let mut d = Delegation::default();
     d.recursion.probe_name = recursion_name.to_string();
     // SOA through the resolver: the reference serial and names.
@@ -145,7 +182,9 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
                 d.soa.rname = display_name(&s.rname);
             }
         }
-        Ok(resp) => d.errors.push(format!("SOA {zone}: {}", rcode_name(resp.rcode))),
+        Ok(resp) => d
+            .errors
+            .push(format!("SOA {zone}: {}", rcode_name(resp.rcode))),
         Err(e) => d.errors.push(format!("SOA {zone}: {e}")),
     }
     let names: Vec<String> = match client.lookup(zone, RecordType::NS).await {
@@ -163,7 +202,8 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
             n
         }
         Ok(resp) => {
-            d.errors.push(format!("NS {zone}: {}", rcode_name(resp.rcode)));
+            d.errors
+                .push(format!("NS {zone}: {}", rcode_name(resp.rcode)));
             return d;
         }
         Err(e) => {
@@ -180,12 +220,18 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
     let mut servers: Vec<NsServer> = Vec::new();
     let mut total = 0usize;
     for n in &names {
-        let mut s = NsServer { name: n.clone(), ..NsServer::default() };
+        let mut s = NsServer {
+            name: n.clone(),
+            ..NsServer::default()
+        };
         for rtype in [RecordType::A, RecordType::AAAA] {
             match client.lookup(n, rtype).await {
                 Ok(resp) => {
                     for a in addresses(&resp) {
-                        if s.addresses.len() < ips_per_name && total < NS_MAX_ADDRESSES && !s.addresses.contains(&a.to_string()) {
+                        if s.addresses.len() < ips_per_name
+                            && total < NS_MAX_ADDRESSES
+                            && !s.addresses.contains(&a.to_string())
+                        {
                             s.addresses.push(a.to_string());
                             total += 1;
                         }
@@ -196,7 +242,10 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
         }
         servers.push(s);
     }
-    let all_ips: Vec<IpAddr> = servers.iter().flat_map(|s| s.addresses.iter().filter_map(|a| a.parse().ok())).collect();
+    let all_ips: Vec<IpAddr> = servers
+        .iter()
+        .flat_map(|s| s.addresses.iter().filter_map(|a| a.parse().ok()))
+        .collect();
     d.ns.same_network = same_network(&all_ips);
 
     // Every address, directly and concurrently.
@@ -204,7 +253,13 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
     for s in &servers {
         for a in &s.addresses {
             if let Ok(ip) = a.parse::<IpAddr>() {
-                set.spawn(examine(client.clone(), zone.to_string(), s.name.clone(), ip, recursion_name.to_string()));
+                set.spawn(examine(
+                    client.clone(),
+                    zone.to_string(),
+                    s.name.clone(),
+                    ip,
+                    recursion_name.to_string(),
+                ));
             }
         }
     }
@@ -223,9 +278,15 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
         let mine: Vec<&AddrReport> = reports.iter().filter(|r| r.ns == s.name).collect();
         s.responded = mine.iter().any(|r| r.responded);
         s.authoritative = mine.iter().any(|r| r.authoritative);
-        s.serial = mine.iter().find_map(|r| r.serial).map(i64::from).unwrap_or(0);
+        s.serial = mine
+            .iter()
+            .find_map(|r| r.serial)
+            .map(i64::from)
+            .unwrap_or(0);
         // Lame: answered without authority, or silent (or address-less) while others answer.
-        s.lame = !s.authoritative && (s.responded || any_responded);
+        // Addresses we could not even try from here (local errors) prove nothing.
+        let untried = !mine.is_empty() && mine.iter().all(|r| r.local_failure);
+        s.lame = !s.authoritative && (s.responded || (any_responded && !untried));
         if s.lame {
             d.ns.lame_servers.push(s.name.clone());
         }
@@ -233,7 +294,11 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
             let ip = r.ip.map(|i| i.to_string()).unwrap_or_default();
             if let Some(serial) = r.serial {
                 serials.insert(serial);
-                d.soa.serials.push(SoaSerial { server: s.name.clone(), address: ip.clone(), serial: i64::from(serial) });
+                d.soa.serials.push(SoaSerial {
+                    server: s.name.clone(),
+                    address: ip.clone(),
+                    serial: i64::from(serial),
+                });
                 if d.authoritative_server.is_none() {
                     d.authoritative_server = r.ip.map(|i| client.ns_addr(i));
                 }
@@ -244,7 +309,7 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
                 names_learnt.extend(r.axfr_names.iter().cloned());
             } else if let Some(e) = &r.soa_error {
                 // Reported but not an incompleteness: lameness covers it when others answer.
-                if !any_responded {
+                if !any_responded || r.local_failure {
                     d.errors.push(format!("{} ({ip}): {e}", s.name));
                 }
             }
@@ -258,7 +323,10 @@ pub async fn probe_delegation(client: &DnsClient, zone: &str, recursion_name: &s
     d.recursion.open = d.recursion.tests.iter().any(|t| t.open);
     d.axfr.checked = !d.axfr.attempts.is_empty();
     d.axfr.open = d.axfr.attempts.iter().any(|a| a.allowed);
-    d.axfr.names = names_learnt.into_iter().take(axfr::AXFR_MAX_NAMES).collect();
+    d.axfr.names = names_learnt
+        .into_iter()
+        .take(axfr::AXFR_MAX_NAMES)
+        .collect();
     if !any_responded && !names.is_empty() {
         d.errors.push(format!("no nameserver of {zone} answered"));
     }
@@ -280,7 +348,12 @@ mod tests {
         assert!(same_network(&ips(&["2001:db8:1::1", "2001:db8:1:ff::1"])));
         assert!(!same_network(&ips(&["2001:db8:1::1", "2001:db8:2::1"])));
         assert!(same_network(&ips(&["192.0.2.1", "2001:db8:1::1"])));
-        assert!(!same_network(&ips(&["192.0.2.1", "192.0.2.2", "2001:db8:1::1", "2001:db9::1"])));
+        assert!(!same_network(&ips(&[
+            "192.0.2.1",
+            "192.0.2.2",
+            "2001:db8:1::1",
+            "2001:db9::1"
+        ])));
         assert!(!same_network(&[]));
     }
 }

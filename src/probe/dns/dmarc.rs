@@ -11,19 +11,124 @@ use crate::fact::dns::DmarcFacts;
 
 /// Known public suffixes of two labels, the common ccTLD second levels. Lowercase.
 pub const TWO_LEVEL_SUFFIXES: &[&str] = &[
-    "ac.uk", "co.uk", "gov.uk", "ltd.uk", "me.uk", "net.uk", "nhs.uk", "org.uk", "plc.uk",
-    "sch.uk", "police.uk", "asn.au", "com.au", "edu.au", "gov.au", "id.au", "net.au", "org.au",
-    "ac.nz", "co.nz", "geek.nz", "govt.nz", "net.nz", "org.nz", "school.nz", "ac.jp", "co.jp",
-    "ed.jp", "go.jp", "gr.jp", "lg.jp", "ne.jp", "or.jp", "com.br", "edu.br", "gov.br", "net.br",
-    "org.br", "com.cn", "edu.cn", "gov.cn", "net.cn", "org.cn", "ac.in", "co.in", "firm.in",
-    "gen.in", "gov.in", "ind.in", "net.in", "org.in", "ac.za", "co.za", "gov.za", "org.za",
-    "web.za", "com.mx", "gob.mx", "net.mx", "org.mx", "com.ar", "gob.ar", "com.tr", "gov.tr",
-    "org.tr", "ac.kr", "co.kr", "go.kr", "or.kr", "com.sg", "edu.sg", "gov.sg", "org.sg",
-    "com.hk", "gov.hk", "org.hk", "com.tw", "gov.tw", "org.tw", "ac.il", "co.il", "org.il",
-    "ac.id", "co.id", "or.id", "com.my", "gov.my", "com.ph", "com.vn", "com.ua", "ac.th",
-    "co.th", "in.th", "com.pl", "net.pl", "org.pl", "com.es", "co.at", "or.at", "ac.at",
-    "com.ru", "com.co", "com.pe", "com.ec", "com.pk", "com.ng", "com.eg", "com.sa", "co.ke",
-    "ac.be", "co.ve", "com.uy", "com.py", "com.bo", "com.gt", "com.cy", "com.mt", "co.hu",
+    "ac.uk",
+    "co.uk",
+    "gov.uk",
+    "ltd.uk",
+    "me.uk",
+    "net.uk",
+    "nhs.uk",
+    "org.uk",
+    "plc.uk",
+    "sch.uk",
+    "police.uk",
+    "asn.au",
+    "com.au",
+    "edu.au",
+    "gov.au",
+    "id.au",
+    "net.au",
+    "org.au",
+    "ac.nz",
+    "co.nz",
+    "geek.nz",
+    "govt.nz",
+    "net.nz",
+    "org.nz",
+    "school.nz",
+    "ac.jp",
+    "co.jp",
+    "ed.jp",
+    "go.jp",
+    "gr.jp",
+    "lg.jp",
+    "ne.jp",
+    "or.jp",
+    "com.br",
+    "edu.br",
+    "gov.br",
+    "net.br",
+    "org.br",
+    "com.cn",
+    "edu.cn",
+    "gov.cn",
+    "net.cn",
+    "org.cn",
+    "ac.in",
+    "co.in",
+    "firm.in",
+    "gen.in",
+    "gov.in",
+    "ind.in",
+    "net.in",
+    "org.in",
+    "ac.za",
+    "co.za",
+    "gov.za",
+    "org.za",
+    "web.za",
+    "com.mx",
+    "gob.mx",
+    "net.mx",
+    "org.mx",
+    "com.ar",
+    "gob.ar",
+    "com.tr",
+    "gov.tr",
+    "org.tr",
+    "ac.kr",
+    "co.kr",
+    "go.kr",
+    "or.kr",
+    "com.sg",
+    "edu.sg",
+    "gov.sg",
+    "org.sg",
+    "com.hk",
+    "gov.hk",
+    "org.hk",
+    "com.tw",
+    "gov.tw",
+    "org.tw",
+    "ac.il",
+    "co.il",
+    "org.il",
+    "ac.id",
+    "co.id",
+    "or.id",
+    "com.my",
+    "gov.my",
+    "com.ph",
+    "com.vn",
+    "com.ua",
+    "ac.th",
+    "co.th",
+    "in.th",
+    "com.pl",
+    "net.pl",
+    "org.pl",
+    "com.es",
+    "co.at",
+    "or.at",
+    "ac.at",
+    "com.ru",
+    "com.co",
+    "com.pe",
+    "com.ec",
+    "com.pk",
+    "com.ng",
+    "com.eg",
+    "com.sa",
+    "co.ke",
+    "ac.be",
+    "co.ve",
+    "com.uy",
+    "com.py",
+    "com.bo",
+    "com.gt",
+    "com.cy",
+    "com.mt",
+    "co.hu",
 ];
 
 /// RFC 7489 §3.2 organisational domain, approximated (see the module docs). Input and output
@@ -86,7 +191,8 @@ pub fn parse_dmarc(record: &str) -> Result<DmarcRecord, String> {
             continue;
         }
         let Some((tag, value)) = part.split_once('=') else {
-            r.errors.push(format!("term {i} `{}` is not tag=value", clip(part)));
+            r.errors
+                .push(format!("term {i} `{}` is not tag=value", clip(part)));
             continue;
         };
         let tag = tag.trim().to_ascii_lowercase();
@@ -102,8 +208,10 @@ pub fn parse_dmarc(record: &str) -> Result<DmarcRecord, String> {
                         r.sp = v;
                     }
                 } else {
-                    r.errors
-                        .push(format!("`{tag}={}` is not none, quarantine or reject", clip(value)));
+                    r.errors.push(format!(
+                        "`{tag}={}` is not none, quarantine or reject",
+                        clip(value)
+                    ));
                 }
             }
             "pct" => match value.parse::<i64>() {
@@ -116,7 +224,8 @@ pub fn parse_dmarc(record: &str) -> Result<DmarcRecord, String> {
                     if report_domain(uri).is_some() || uri.starts_with("https:") {
                         uris.push(uri.to_string());
                     } else {
-                        r.errors.push(format!("`{tag}` URI `{}` is not valid", clip(uri)));
+                        r.errors
+                            .push(format!("`{tag}` URI `{}` is not valid", clip(uri)));
                     }
                 }
                 if tag == "rua" {
@@ -134,7 +243,8 @@ pub fn parse_dmarc(record: &str) -> Result<DmarcRecord, String> {
                         r.aspf = v;
                     }
                 } else {
-                    r.errors.push(format!("`{tag}={}` is not r or s", clip(value)));
+                    r.errors
+                        .push(format!("`{tag}={}` is not r or s", clip(value)));
                 }
             }
             "v" => r.errors.push("`v` tag repeated".into()),
@@ -159,7 +269,10 @@ fn clip(s: &str) -> String {
 
 /// The domain of a `mailto:` report URI (`mailto:d@example.com!10m` → `example.com`).
 pub fn report_domain(uri: &str) -> Option<String> {
-    let rest = uri.get(..7)?.eq_ignore_ascii_case("mailto:").then(|| &uri[7..])?;
+    let rest = uri
+        .get(..7)?
+        .eq_ignore_ascii_case("mailto:")
+        .then(|| &uri[7..])?;
     let addr = rest.split('!').next()?;
     let (local, domain) = addr.rsplit_once('@')?;
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
@@ -240,7 +353,10 @@ mod tests {
             "v=DMARC1; p=reject; sp=quarantine; pct=50; rua=mailto:a@example.com,mailto:b@x.example.net!10m; ruf=mailto:f@example.com; adkim=s; aspf=s; fo=1",
         )
         .unwrap();
-        assert_eq!((r.p.as_str(), r.sp.as_str(), r.pct), ("reject", "quarantine", 50));
+        assert_eq!(
+            (r.p.as_str(), r.sp.as_str(), r.pct),
+            ("reject", "quarantine", 50)
+        );
         assert_eq!(r.rua.len(), 2);
         assert_eq!(r.ruf, ["mailto:f@example.com"]);
         assert_eq!((r.adkim.as_str(), r.aspf.as_str()), ("s", "s"));
@@ -293,7 +409,10 @@ mod tests {
 
     #[test]
     fn report_domains_and_authorisation() {
-        assert_eq!(report_domain("mailto:d@Reports.Example.NET!10m").as_deref(), Some("reports.example.net"));
+        assert_eq!(
+            report_domain("mailto:d@Reports.Example.NET!10m").as_deref(),
+            Some("reports.example.net")
+        );
         assert_eq!(report_domain("mailto:nobody"), None);
         assert_eq!(report_domain("https://x.example"), None);
         assert!(is_external("example.com", "reports.example.net"));

@@ -5,7 +5,7 @@
 //! SOA and DNSKEY expire". hickory-proto is built without its DNSSEC feature, so RRSIG and
 //! DNSKEY arrive as opaque RDATA; [`parse_rrsig`] reads the RRSIG wire format (RFC 4034 §3.1).
 
-use super::client::{DnsClient, QueryError, QueryFlags, display_name, fqdn, rcode_name};
+use super::client::{display_name, fqdn, rcode_name, DnsClient, QueryError, QueryFlags};
 use crate::fact::dns::{DnssecFacts, RrsigFacts};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::net::SocketAddr;
@@ -31,7 +31,8 @@ pub fn parse_rrsig(rdata: &[u8]) -> Result<Rrsig, String> {
         return Err(format!("RRSIG RDATA of {} bytes is too short", rdata.len()));
     }
     let u16_at = |i: usize| u16::from_be_bytes([rdata[i], rdata[i + 1]]);
-    let u32_at = |i: usize| u32::from_be_bytes([rdata[i], rdata[i + 1], rdata[i + 2], rdata[i + 3]]);
+    let u32_at =
+        |i: usize| u32::from_be_bytes([rdata[i], rdata[i + 1], rdata[i + 2], rdata[i + 3]]);
     let mut labels = Vec::new();
     let mut i = 18;
     loop {
@@ -42,7 +43,9 @@ pub fn parse_rrsig(rdata: &[u8]) -> Result<Rrsig, String> {
         if len > 63 {
             return Err("RRSIG signer name is compressed or malformed".into());
         }
-        let label = rdata.get(i + 1..i + 1 + len).ok_or("RRSIG signer name cut short")?;
+        let label = rdata
+            .get(i + 1..i + 1 + len)
+            .ok_or("RRSIG signer name cut short")?;
         labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
         i += 1 + len;
         if i > 18 + 255 {
@@ -57,7 +60,11 @@ pub fn parse_rrsig(rdata: &[u8]) -> Result<Rrsig, String> {
         expiration: u32_at(8),
         inception: u32_at(12),
         key_tag: u16_at(16),
-        signer: if labels.is_empty() { ".".into() } else { labels.join(".") },
+        signer: if labels.is_empty() {
+            ".".into()
+        } else {
+            labels.join(".")
+        },
     })
 }
 
@@ -121,7 +128,10 @@ pub async fn probe_dnssec(
     now: OffsetDateTime,
 ) -> Result<DnssecFacts, String> {
     let name: Name = fqdn(zone).map_err(|e: QueryError| e.to_string())?;
-    let flags = QueryFlags { rd, dnssec_ok: true };
+    let flags = QueryFlags {
+        rd,
+        dnssec_ok: true,
+    };
     let dnskey_type = RecordType::from(DNSKEY);
     let keys = client
         .query(server, &name, dnskey_type, flags)
@@ -176,7 +186,10 @@ mod tests {
     #[test]
     fn parses_rrsig() {
         let s = parse_rrsig(&rrsig_bytes(6, 1_900_000_000)).unwrap();
-        assert_eq!((s.type_covered, s.algorithm, s.labels, s.key_tag), (6, 13, 2, 4242));
+        assert_eq!(
+            (s.type_covered, s.algorithm, s.labels, s.key_tag),
+            (6, 13, 2, 4242)
+        );
         assert_eq!(s.signer, "example.com");
         assert_eq!(s.expiration, 1_900_000_000);
     }

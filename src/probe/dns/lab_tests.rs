@@ -5,11 +5,11 @@
 //! rule engine lives elsewhere), so every rule is proven to fire on its fixture and on no clean
 //! zone, with the real facts.
 
-use super::client::{AXFR_MAX_RECORDS, DnsClient, QueryFlags, fqdn, txt_strings};
+use super::client::{fqdn, txt_strings, DnsClient, QueryFlags, AXFR_MAX_RECORDS};
 use super::*;
 use crate::fact::dns::DnsSubject;
 use crate::fact::TargetFacts;
-use crate::lab::dns_server::{DnsServerHandle, DnsServerOptions, start_dns_server};
+use crate::lab::dns_server::{start_dns_server, DnsServerHandle, DnsServerOptions};
 use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::{A, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record};
@@ -27,7 +27,8 @@ const PARTNER: &str = include_str!("../../../fixtures/dns/partner.test.zone");
 const OTHER: &str = include_str!("../../../fixtures/dns/other.test.zone");
 const NOWHERE: &str = include_str!("../../../fixtures/dns/nowhere.test.zone");
 const RULES: &str = include_str!("../../../rules/dns.toml");
-const POLICY: &str = "version: STSv1\r\nmode: enforce\r\nmx: mail.clean.test\r\nmax_age: 604800\r\n";
+const POLICY: &str =
+    "version: STSv1\r\nmode: enforce\r\nmx: mail.clean.test\r\nmax_age: 604800\r\n";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -55,24 +56,48 @@ impl Lab {
             ("other.test", OTHER),
             ("nowhere.test", NOWHERE),
         ];
-        let resolver = start_dns_server((Ipv4Addr::LOCALHOST, 0).into(), &all, DnsServerOptions::default())
-            .await
-            .unwrap();
+        let resolver = start_dns_server(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            &all,
+            DnsServerOptions::default(),
+        )
+        .await
+        .unwrap();
         let clean: Vec<(&str, &str)> = vec![("clean.test", CLEAN), ("dept.clean.test", DEPT)];
-        let bad = DnsServerOptions { axfr_zones: vec!["bad.test".into()], open_recursion: true };
+        let bad = DnsServerOptions {
+            axfr_zones: vec!["bad.test".into()],
+            open_recursion: true,
+        };
         // All nameservers share one port on different loopback addresses, like port 53 would.
         'attempt: for _ in 0..8 {
-            let first = start_dns_server((ip("127.0.0.2"), 0).into(), &clean, DnsServerOptions::default())
-                .await
-                .unwrap();
+            let first = start_dns_server(
+                (ip("127.0.0.2"), 0).into(),
+                &clean,
+                DnsServerOptions::default(),
+            )
+            .await
+            .unwrap();
             let port = first.addr.port();
             let mut ns = vec![first];
-            let rest: Vec<(&str, Vec<(&str, &str)>, DnsServerOptions)> = vec![
+            type Ns<'a> = (&'a str, Vec<(&'a str, &'a str)>, DnsServerOptions);
+            let rest: Vec<Ns> = vec![
                 ("127.0.1.2", clean.clone(), DnsServerOptions::default()),
                 ("127.0.0.3", vec![("bad.test", BAD)], bad.clone()),
-                ("127.0.0.4", vec![("lame.test", LAME)], DnsServerOptions::default()),
-                ("127.0.1.4", vec![("lame.test", lame_v2.as_str())], DnsServerOptions::default()),
-                ("127.0.2.4", vec![("nowhere.test", NOWHERE)], DnsServerOptions::default()),
+                (
+                    "127.0.0.4",
+                    vec![("lame.test", LAME)],
+                    DnsServerOptions::default(),
+                ),
+                (
+                    "127.0.1.4",
+                    vec![("lame.test", lame_v2.as_str())],
+                    DnsServerOptions::default(),
+                ),
+                (
+                    "127.0.2.4",
+                    vec![("nowhere.test", NOWHERE)],
+                    DnsServerOptions::default(),
+                ),
             ];
             for (addr, zones, opts) in rest {
                 match start_dns_server((ip(addr), port).into(), &zones, opts).await {
@@ -81,13 +106,23 @@ impl Lab {
                 }
             }
             let (https_port, ca) = start_policy_server().await;
-            return Lab { resolver, ns_port: port, _ns: ns, https_port, ca };
+            return Lab {
+                resolver,
+                ns_port: port,
+                _ns: ns,
+                https_port,
+                ca,
+            };
         }
         panic!("could not bind the lab nameservers on one port");
     }
 
     fn cfg(&self) -> DnsProbeConfig {
-        let mut c = DnsProbeConfig::new(self.resolver.addr, &Limits::default(), OffsetDateTime::now_utc());
+        let mut c = DnsProbeConfig::new(
+            self.resolver.addr,
+            &Limits::default(),
+            OffsetDateTime::now_utc(),
+        );
         c.ns_port = self.ns_port;
         c.timeout = Duration::from_millis(800);
         c.deadline = Duration::from_secs(10);
@@ -111,20 +146,26 @@ async fn start_policy_server() -> (u16, rustls::pki_types::CertificateDer<'stati
         .signed_by(&leaf_key, &issuer)
         .unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key)
-        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(s).await else { return };
+                let Ok(mut tls) = acceptor.accept(s).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 4096];
                 let mut got = 0;
                 while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
@@ -180,7 +221,13 @@ fn context_for<'a>(s: &DnsSubject, params: &toml::Table) -> cel::Context<'a, 'a>
 
 /// The ids of the built-in rules whose condition holds for `facts`.
 fn fired(facts: &DnsFacts) -> BTreeSet<String> {
-    let subject = DnsSubject::new(TargetFacts { host: facts.name.clone(), ..TargetFacts::default() }, facts.clone());
+    let subject = DnsSubject::new(
+        TargetFacts {
+            host: facts.name.clone(),
+            ..TargetFacts::default()
+        },
+        facts.clone(),
+    );
     let mut out = BTreeSet::new();
     for r in rules() {
         let ctx = context_for(&subject, &r.params);
@@ -243,15 +290,45 @@ fn rule_file_is_complete_and_well_formed() {
         for text in [&r.message, &r.remediation] {
             for part in text.split("{{").skip(1) {
                 let expr = part.split("}}").next().unwrap();
-                let v = cel::Program::compile(expr).unwrap_or_else(|e| panic!("{}: {expr}: {e}", r.id)).execute(&ctx);
+                let v = cel::Program::compile(expr)
+                    .unwrap_or_else(|e| panic!("{}: {expr}: {e}", r.id))
+                    .execute(&ctx);
                 assert!(v.is_ok(), "{}: `{expr}`: {v:?}", r.id);
             }
         }
     }
-    assert_eq!(rules.iter().find(|r| r.id == "dns.axfr.open").unwrap().severity, "critical");
-    assert_eq!(rules.iter().find(|r| r.id == "dns.cname.dangling").unwrap().severity, "high");
-    assert_eq!(rules.iter().find(|r| r.id == "dns.mta-sts.missing").unwrap().severity, "low");
-    assert_eq!(rules.iter().find(|r| r.id == "dns.tls-rpt.missing").unwrap().severity, "info");
+    assert_eq!(
+        rules
+            .iter()
+            .find(|r| r.id == "dns.axfr.open")
+            .unwrap()
+            .severity,
+        "critical"
+    );
+    assert_eq!(
+        rules
+            .iter()
+            .find(|r| r.id == "dns.cname.dangling")
+            .unwrap()
+            .severity,
+        "high"
+    );
+    assert_eq!(
+        rules
+            .iter()
+            .find(|r| r.id == "dns.mta-sts.missing")
+            .unwrap()
+            .severity,
+        "low"
+    );
+    assert_eq!(
+        rules
+            .iter()
+            .find(|r| r.id == "dns.tls-rpt.missing")
+            .unwrap()
+            .severity,
+        "info"
+    );
 }
 
 #[test]
@@ -268,7 +345,16 @@ fn user_rule_on_tags_is_expressible() {
 
 #[test]
 fn fixture_zones_load() {
-    for (origin, text) in [("test", TEST_ZONE), ("clean.test", CLEAN), ("dept.clean.test", DEPT), ("bad.test", BAD), ("lame.test", LAME), ("partner.test", PARTNER), ("other.test", OTHER), ("nowhere.test", NOWHERE)] {
+    for (origin, text) in [
+        ("test", TEST_ZONE),
+        ("clean.test", CLEAN),
+        ("dept.clean.test", DEPT),
+        ("bad.test", BAD),
+        ("lame.test", LAME),
+        ("partner.test", PARTNER),
+        ("other.test", OTHER),
+        ("nowhere.test", NOWHERE),
+    ] {
         crate::lab::dns_server::check_zone(origin, text).unwrap();
     }
 }
@@ -285,7 +371,11 @@ async fn clean_zone_fires_no_rule() {
     assert_eq!(f.spf.lookups, 1);
     assert_eq!(f.dmarc.p, "reject");
     assert_eq!(f.dmarc.reports.len(), 2);
-    assert!(f.dmarc.reports.iter().any(|r| r.external && r.authorized && r.domain == "reports.partner.test"));
+    assert!(f
+        .dmarc
+        .reports
+        .iter()
+        .any(|r| r.external && r.authorized && r.domain == "reports.partner.test"));
     assert_eq!(f.mx.records[0].exchange, "mail.clean.test");
     assert!(f.mx.records[0].resolvable && !f.mx.records[0].is_cname);
     assert!(f.mta_sts.valid, "{:?}", f.mta_sts);
@@ -294,12 +384,27 @@ async fn clean_zone_fires_no_rule() {
     assert_eq!(f.caa.found_at, "clean.test");
     assert_eq!(f.caa.issue, ["letsencrypt.org"]);
     assert!(f.dnssec.present && f.dnssec.dnskey_count == 1);
-    assert!((29..=30).contains(&f.dnssec.min_days_left), "{:?}", f.dnssec);
+    assert!(
+        (29..=30).contains(&f.dnssec.min_days_left),
+        "{:?}",
+        f.dnssec
+    );
     assert_eq!(f.ns.names, ["ns1.clean.test", "ns2.clean.test"]);
-    assert!(f.ns.servers.iter().all(|s| s.authoritative && !s.lame && s.serial == 2024010101));
+    assert!(f
+        .ns
+        .servers
+        .iter()
+        .all(|s| s.authoritative && !s.lame && s.serial == 2024010101));
     assert_eq!(f.soa.serials.len(), 2);
     assert_eq!(f.axfr.attempts.len(), 2);
-    assert!(f.axfr.attempts.iter().all(|a| !a.allowed && a.result == "REFUSED"), "{:?}", f.axfr);
+    assert!(
+        f.axfr
+            .attempts
+            .iter()
+            .all(|a| !a.allowed && a.result == "REFUSED"),
+        "{:?}",
+        f.axfr
+    );
     assert!(f.recursion.tests.iter().all(|t| !t.open));
     assert!(f.wildcard.checked && !f.wildcard.present);
 }
@@ -346,8 +451,16 @@ async fn bad_zone_fires_its_rules() {
     assert_eq!(f.spf.all, "+all");
     assert!(f.spf.ptr);
     assert_eq!((f.dmarc.p.as_str(), f.dmarc.pct), ("none", 50));
-    assert!(f.mx.records.iter().any(|m| m.exchange == "alias.bad.test" && m.is_cname && m.resolvable));
-    assert!(f.mx.records.iter().any(|m| m.exchange == "mx.nowhere.test" && !m.resolvable));
+    assert!(f
+        .mx
+        .records
+        .iter()
+        .any(|m| m.exchange == "alias.bad.test" && m.is_cname && m.resolvable));
+    assert!(f
+        .mx
+        .records
+        .iter()
+        .any(|m| m.exchange == "mx.nowhere.test" && !m.resolvable));
     let axfr = &f.axfr.attempts[0];
     assert!(axfr.allowed && axfr.records_seen > 5, "{axfr:?}");
     assert!(f.axfr.names.contains(&"shop.bad.test".to_string()));
@@ -390,15 +503,25 @@ async fn name_checks() {
     let f = probe("shop.bad.test", &cfg).await;
     assert!(f.complete && !f.is_zone_apex, "{:?}", f.errors);
     assert_eq!(f.zone, "bad.test");
-    assert_eq!((f.cname.status.as_str(), f.cname.target.as_str()), ("dangling", "gone.nowhere.test"));
+    assert_eq!(
+        (f.cname.status.as_str(), f.cname.target.as_str()),
+        ("dangling", "gone.nowhere.test")
+    );
     assert_eq!(fired(&f), set(&["dns.cname.dangling"]));
     let f = probe("www.clean.test", &cfg).await;
-    assert_eq!((f.cname.status.as_str(), f.cname.chain.len()), ("resolves", 1));
+    assert_eq!(
+        (f.cname.status.as_str(), f.cname.chain.len()),
+        ("resolves", 1)
+    );
     assert_eq!(fired(&f), set(&[]));
     let f = probe("alias.bad.test", &cfg).await;
     assert_eq!(f.cname.status, "resolves");
     let f = probe("web.clean.test", &cfg).await;
     assert_eq!(f.cname.status, "none");
+    assert_eq!(fired(&f), set(&[]));
+    // Zone checks on a name that does not exist: nothing to judge, said so.
+    let f = probe_zone("missing.clean.test", &cfg).await;
+    assert!(!f.complete && f.errors[0].contains("NXDOMAIN"), "{:?}", f.errors);
     assert_eq!(fired(&f), set(&[]));
     let f = probe_name("not a name!", &cfg).await;
     assert!(!f.complete && !f.cname.checked);
@@ -410,7 +533,9 @@ async fn name_checks() {
 /// A UDP + TCP responder on 127.0.0.1 answering each query with `reply(query)`.
 async fn responder(reply: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static) -> SocketAddr {
     let reply = Arc::new(reply);
-    let udp = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let udp = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
     let addr = udp.local_addr().unwrap();
     let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
     let r = reply.clone();
@@ -492,7 +617,11 @@ async fn garbage_answers_are_recorded_not_judged() {
     let f = probe("victim.test", &hostile_cfg(addr)).await;
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_nothing_judged(&f);
-    assert!(f.errors.iter().any(|e| e.contains("malformed")), "{:?}", f.errors);
+    assert!(
+        f.errors.iter().any(|e| e.contains("malformed")),
+        "{:?}",
+        f.errors
+    );
     let f = probe_zone("victim.test", &hostile_cfg(addr)).await;
     assert_nothing_judged(&f);
 }
@@ -552,7 +681,13 @@ async fn silent_server_ends_at_the_deadline() {
     let took = start.elapsed();
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_nothing_judged(&f);
-    assert!(f.errors.iter().any(|e| e.contains("timeout") || e.contains("deadline")), "{:?}", f.errors);
+    assert!(
+        f.errors
+            .iter()
+            .any(|e| e.contains("timeout") || e.contains("deadline")),
+        "{:?}",
+        f.errors
+    );
 }
 
 #[tokio::test]
@@ -566,7 +701,9 @@ async fn empty_answers_are_nodata_not_failures() {
 
 /// A TCP server answering AXFR with the zone's SOA and then records forever.
 async fn endless_axfr_server(drip: bool) -> SocketAddr {
-    let tcp = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let tcp = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
     let addr = tcp.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = tcp.accept().await {
@@ -619,7 +756,11 @@ async fn endless_axfr_is_bounded() {
     let c = client_for(addr);
     let start = std::time::Instant::now();
     let out = c.axfr(addr, "endless.test").await;
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(out.allowed && out.stopped_early, "{out:?}");
     assert!(out.records.len() <= AXFR_MAX_RECORDS);
     assert!(out.records.len() > 100);
@@ -697,7 +838,15 @@ async fn start_nsd(addr: IpAddr) -> (Nsd, u16) {
         txt_max_bytes: 4096,
     };
     for _ in 0..50 {
-        if c.query(SocketAddr::new(addr, port), &fqdn("nsd.test").unwrap(), RecordType::SOA, QueryFlags::default()).await.is_ok() {
+        if c.query(
+            SocketAddr::new(addr, port),
+            &fqdn("nsd.test").unwrap(),
+            RecordType::SOA,
+            QueryFlags::default(),
+        )
+        .await
+        .is_ok()
+        {
             return (nsd, port);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -712,7 +861,11 @@ async fn nsd_interoperability() {
     // The resolver (our lab server) knows the delegation; the checks then talk to NSD itself.
     let resolver = start_dns_server(
         (Ipv4Addr::LOCALHOST, 0).into(),
-        &[("test", TEST_ZONE), ("nsd.test", NSD_ZONE), ("closed.test", NSD_CLOSED_ZONE)],
+        &[
+            ("test", TEST_ZONE),
+            ("nsd.test", NSD_ZONE),
+            ("closed.test", NSD_CLOSED_ZONE),
+        ],
         DnsServerOptions::default(),
     )
     .await
@@ -736,7 +889,11 @@ async fn nsd_interoperability() {
     assert!(!fired(&f).contains("dns.recursion.open"));
 
     let f = probe_zone("closed.test", &cfg).await;
-    assert!(!f.axfr.open && f.axfr.attempts[0].result == "REFUSED", "{:?}", f.axfr);
+    assert!(
+        !f.axfr.open && f.axfr.attempts[0].result == "REFUSED",
+        "{:?}",
+        f.axfr
+    );
     // ns2 (127.0.1.9) runs nothing: lame, since ns1 answers.
     assert_eq!(f.ns.lame_servers, ["ns2.closed.test"]);
 

@@ -24,7 +24,7 @@ pub mod wildcard;
 
 use crate::engine::limits::Limits;
 use crate::fact::dns::{DmarcFacts, DmarcReportAuth, DnsFacts, SpfFacts};
-use client::{DnsClient, display_name, fqdn, rcode_name, txt_strings};
+use client::{display_name, fqdn, rcode_name, txt_strings, DnsClient};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rustls::pki_types::CertificateDer;
@@ -102,7 +102,10 @@ pub fn normalize_name(name: &str) -> Option<String> {
 
 /// Whether `name` owns an SOA (is a zone apex), and the zone it belongs to.
 pub async fn is_zone_apex(client: &DnsClient, name: &str) -> Result<(bool, String), String> {
-    let resp = client.lookup(name, RecordType::SOA).await.map_err(|e| format!("SOA {name}: {e}"))?;
+    let resp = client
+        .lookup(name, RecordType::SOA)
+        .await
+        .map_err(|e| format!("SOA {name}: {e}"))?;
     if !resp.is_definitive() {
         return Err(format!("SOA {name}: {}", rcode_name(resp.rcode)));
     }
@@ -125,7 +128,9 @@ pub async fn is_zone_apex(client: &DnsClient, name: &str) -> Result<(bool, Strin
             Some((_, p)) if !p.is_empty() => p,
             _ => return Ok((false, String::new())),
         };
-        return Box::pin(is_zone_apex(client, parent)).await.map(|(_, zone)| (false, zone));
+        return Box::pin(is_zone_apex(client, parent))
+            .await
+            .map(|(_, zone)| (false, zone));
     }
     // NODATA/NXDOMAIN answers carry the zone's SOA in the authority section.
     let zone = resp
@@ -138,23 +143,22 @@ pub async fn is_zone_apex(client: &DnsClient, name: &str) -> Result<(bool, Strin
     Ok((false, zone))
 }
 
-/// Run zone checks when `name` is a zone apex, and name checks always.
+/// Run zone checks when `name` is a zone apex, and name checks always. One deadline covers
+/// everything.
 pub async fn probe(name: &str, cfg: &DnsProbeConfig) -> DnsFacts {
     let Some(n) = normalize_name(name) else {
         return invalid_name(name);
     };
     let client = cfg.client();
     match is_zone_apex(&client, &n).await {
-        Ok((true, _)) => probe_zone(&n, cfg).await,
+        Ok((true, _)) => zone_checks(&client, &n, cfg).await,
         Ok((false, zone)) => {
-            let mut f = probe_name(&n, cfg).await;
-            if f.zone.is_empty() {
-                f.zone = zone;
-            }
+            let mut f = name_checks(&client, &n, cfg).await;
+            f.zone = zone;
             f
         }
         Err(e) => {
-            let mut f = probe_name(&n, cfg).await;
+            let mut f = name_checks(&client, &n, cfg).await;
             f.errors.insert(0, e);
             f.complete = false;
             f
@@ -165,7 +169,10 @@ pub async fn probe(name: &str, cfg: &DnsProbeConfig) -> DnsFacts {
 fn invalid_name(name: &str) -> DnsFacts {
     DnsFacts {
         name: name.chars().take(255).collect(),
-        errors: vec![format!("`{}` is not a DNS name", name.chars().take(64).collect::<String>())],
+        errors: vec![format!(
+            "`{}` is not a DNS name",
+            name.chars().take(64).collect::<String>()
+        )],
         ..DnsFacts::default()
     }
 }
@@ -175,9 +182,15 @@ pub async fn probe_name(name: &str, cfg: &DnsProbeConfig) -> DnsFacts {
     let Some(n) = normalize_name(name) else {
         return invalid_name(name);
     };
-    let client = cfg.client();
-    let mut f = DnsFacts { name: n.clone(), ..DnsFacts::default() };
-    let (cname, err) = cname::probe_cname(&client, &n, cfg.cname_depth).await;
+    name_checks(&cfg.client(), &n, cfg).await
+}
+
+async fn name_checks(client: &DnsClient, n: &str, cfg: &DnsProbeConfig) -> DnsFacts {
+    let mut f = DnsFacts {
+        name: n.to_string(),
+        ..DnsFacts::default()
+    };
+    let (cname, err) = cname::probe_cname(client, n, cfg.cname_depth).await;
     f.cname = cname;
     f.errors.extend(err);
     f.complete = f.errors.is_empty();
@@ -185,14 +198,29 @@ pub async fn probe_name(name: &str, cfg: &DnsProbeConfig) -> DnsFacts {
 }
 
 /// Zone checks on `zone` (run even when it turns out not to be an apex: the user said so).
+/// A name that does not exist gets no zone checks: every "missing" rule would fire on it.
 pub async fn probe_zone(zone: &str, cfg: &DnsProbeConfig) -> DnsFacts {
     let Some(z) = normalize_name(zone) else {
         return invalid_name(zone);
     };
-    let client = cfg.client();
-    let mut f = DnsFacts { name: z.clone(), ..DnsFacts::default() };
+    zone_checks(&cfg.client(), &z, cfg).await
+}
+
+async fn zone_checks(client: &DnsClient, z: &str, cfg: &DnsProbeConfig) -> DnsFacts {
+    let z = z.to_string();
+    let mut f = DnsFacts {
+        name: z.clone(),
+        ..DnsFacts::default()
+    };
     let mut errors: Vec<String> = Vec::new();
-    match is_zone_apex(&client, &z).await {
+    match client.lookup(&z, RecordType::SOA).await {
+        Ok(r) if r.rcode == ResponseCode::NXDomain => {
+            f.errors.push(format!("{z} does not exist (NXDOMAIN)"));
+            return f;
+        }
+        _ => {}
+    }
+    match is_zone_apex(client, &z).await {
         Ok((apex, owner)) => {
             f.is_zone_apex = apex;
             f.zone = owner;
@@ -205,15 +233,15 @@ pub async fn probe_zone(zone: &str, cfg: &DnsProbeConfig) -> DnsFacts {
         timeout: cfg.timeout * 2,
     };
     let (spf_r, dmarc_r, mx_r, sts_r, rpt_r, caa_r, wc_r, deleg, cname_r) = tokio::join!(
-        probe_spf(&client, &z),
-        probe_dmarc(&client, &z),
-        mx::probe_mx(&client, &z),
-        mta_sts::probe_mta_sts(&client, &z, &fetch),
-        mta_sts::probe_tls_rpt(&client, &z),
-        caa::probe_caa(&client, &z),
-        wildcard::probe_wildcard(&client, &z),
-        delegation::probe_delegation(&client, &z, &cfg.recursion_probe_name, cfg.ips_per_name),
-        cname::probe_cname(&client, &z, cfg.cname_depth),
+        probe_spf(client, &z),
+        probe_dmarc(client, &z),
+        mx::probe_mx(client, &z),
+        mta_sts::probe_mta_sts(client, &z, &fetch),
+        mta_sts::probe_tls_rpt(client, &z),
+        caa::probe_caa(client, &z),
+        wildcard::probe_wildcard(client, &z),
+        delegation::probe_delegation(client, &z, &cfg.recursion_probe_name, cfg.ips_per_name),
+        cname::probe_cname(client, &z, cfg.cname_depth),
     );
     match spf_r {
         Ok((s, inc)) => {
@@ -252,7 +280,7 @@ pub async fn probe_zone(zone: &str, cfg: &DnsProbeConfig) -> DnsFacts {
         Some(s) => (s, false),
         None => (cfg.resolver, true),
     };
-    match dnssec::probe_dnssec(&client, &z, server, rd, cfg.now).await {
+    match dnssec::probe_dnssec(client, &z, server, rd, cfg.now).await {
         Ok(s) => f.dnssec = s,
         Err(e) => errors.push(e),
     }
@@ -305,7 +333,10 @@ impl spf::SpfSource for ResolverSpfSource<'_> {
 
 /// TXT strings at `name`: `Ok(None)` for NXDOMAIN.
 async fn txt_at(client: &DnsClient, name: &str) -> Result<Vec<String>, String> {
-    let r = client.lookup(name, RecordType::TXT).await.map_err(|e| format!("TXT {name}: {e}"))?;
+    let r = client
+        .lookup(name, RecordType::TXT)
+        .await
+        .map_err(|e| format!("TXT {name}: {e}"))?;
     if !r.is_definitive() {
         return Err(format!("TXT {name}: {}", rcode_name(r.rcode)));
     }
@@ -320,7 +351,10 @@ async fn probe_spf(client: &DnsClient, domain: &str) -> Result<(SpfFacts, Vec<St
 
 /// DMARC at `_dmarc.<domain>`, else at the organisational domain (RFC 7489 §6.6.3), then the
 /// authorisation of every external report destination (§7.1).
-async fn probe_dmarc(client: &DnsClient, domain: &str) -> Result<(DmarcFacts, Vec<String>), String> {
+async fn probe_dmarc(
+    client: &DnsClient,
+    domain: &str,
+) -> Result<(DmarcFacts, Vec<String>), String> {
     let org = dmarc::organizational_domain(domain);
     let mut record_domain = domain.to_string();
     let mut f = dmarc::facts_from_records(&txt_at(client, &format!("_dmarc.{domain}")).await?);
@@ -337,12 +371,20 @@ async fn probe_dmarc(client: &DnsClient, domain: &str) -> Result<(DmarcFacts, Ve
     let uris: Vec<String> = f.rua.iter().chain(f.ruf.iter()).cloned().collect();
     let mut seen = std::collections::BTreeSet::new();
     for uri in uris {
-        let Some(rd) = dmarc::report_domain(&uri) else { continue };
+        let Some(rd) = dmarc::report_domain(&uri) else {
+            continue;
+        };
         if !seen.insert(rd.clone()) {
             continue;
         }
         let external = dmarc::is_external(&record_domain, &rd);
-        let mut auth = DmarcReportAuth { uri, domain: rd.clone(), external, authorized: !external, checked: !external };
+        let mut auth = DmarcReportAuth {
+            uri,
+            domain: rd.clone(),
+            external,
+            authorized: !external,
+            checked: !external,
+        };
         if external {
             let q = dmarc::report_authorization_name(&record_domain, &rd);
             match txt_at(client, &q).await {
@@ -364,7 +406,10 @@ pub async fn resolve(name: &str, cfg: &DnsProbeConfig) -> Result<Vec<std::net::I
     let client = cfg.client();
     let mut out = Vec::new();
     for t in [RecordType::A, RecordType::AAAA] {
-        let r = client.lookup(name, t).await.map_err(|e| format!("{t} {name}: {e}"))?;
+        let r = client
+            .lookup(name, t)
+            .await
+            .map_err(|e| format!("{t} {name}: {e}"))?;
         out.extend(client::addresses(&r));
     }
     out.truncate(cfg.ips_per_name);

@@ -6,7 +6,7 @@
 //! `mta-sts.<domain>` (never the system resolver), with one deadline for connect, handshake and
 //! read, and at most [`POLICY_MAX_BYTES`] read.
 
-use super::client::{DnsClient, addresses, rcode_name, txt_strings};
+use super::client::{addresses, rcode_name, txt_strings, DnsClient};
 use crate::fact::dns::{MtaStsFacts, TlsRptFacts};
 use hickory_proto::rr::RecordType;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -86,7 +86,10 @@ pub fn parse_sts_policy(body: &str) -> Result<StsPolicy, String> {
         return Err("policy has no `version: STSv1`".into());
     }
     if !matches!(p.mode.as_str(), "enforce" | "testing" | "none") {
-        return Err(format!("mode `{}` is not enforce, testing or none", clip(&p.mode)));
+        return Err(format!(
+            "mode `{}` is not enforce, testing or none",
+            clip(&p.mode)
+        ));
     }
     if p.mx.is_empty() && p.mode != "none" {
         return Err("policy lists no `mx`".into());
@@ -119,8 +122,11 @@ fn clip(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
-/// Split an HTTP/1.1 response into status and body (de-chunked). Pure.
-pub fn parse_http_response(bytes: &[u8]) -> Result<(u16, Vec<(String, String)>, Vec<u8>), String> {
+/// A parsed HTTP/1.1 response: status, headers (lowercase names), de-chunked body.
+pub type HttpResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Split an HTTP/1.1 response into status, headers and body (de-chunked). Pure.
+pub fn parse_http_response(bytes: &[u8]) -> Result<HttpResponse, String> {
     let end = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -149,7 +155,10 @@ pub fn parse_http_response(bytes: &[u8]) -> Result<(u16, Vec<(String, String)>, 
 fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = raw.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
+        let eol = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunk")?;
         let size_text = String::from_utf8_lossy(&raw[..eol]);
         let size_hex = size_text.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_hex, 16).map_err(|_| "bad chunk size")?;
@@ -176,9 +185,12 @@ pub struct FetchConfig {
 }
 
 fn tls_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for c in extra {
-        roots.add(c.clone()).map_err(|e| format!("extra root: {e}"))?;
+        roots
+            .add(c.clone())
+            .map_err(|e| format!("extra root: {e}"))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
@@ -189,11 +201,17 @@ fn tls_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig,
 }
 
 /// Fetch `https://<host>/.well-known/mta-sts.txt` from `addr`. One deadline for everything.
-pub async fn fetch_policy(host: &str, addr: SocketAddr, cfg: &FetchConfig) -> Result<String, String> {
+pub async fn fetch_policy(
+    host: &str,
+    addr: SocketAddr,
+    cfg: &FetchConfig,
+) -> Result<String, String> {
     let config = tls_config(&cfg.extra_roots)?;
     let server_name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     let fetch = async {
-        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let mut tls = connector
             .connect(server_name, tcp)
@@ -202,7 +220,9 @@ pub async fn fetch_policy(host: &str, addr: SocketAddr, cfg: &FetchConfig) -> Re
         let req = format!(
             "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {host}\r\nUser-Agent: posture\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
         );
-        tls.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        tls.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
@@ -234,20 +254,36 @@ pub async fn fetch_policy(host: &str, addr: SocketAddr, cfg: &FetchConfig) -> Re
         .map(|(_, v)| v.to_ascii_lowercase())
         .unwrap_or_default();
     if !ctype.starts_with("text/plain") {
-        return Err(format!("policy Content-Type is `{}`, not text/plain", clip(&ctype)));
+        return Err(format!(
+            "policy Content-Type is `{}`, not text/plain",
+            clip(&ctype)
+        ));
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// `_mta-sts.<domain>` TXT and, when present, the policy.
-pub async fn probe_mta_sts(client: &DnsClient, domain: &str, fetch: &FetchConfig) -> Result<MtaStsFacts, String> {
+pub async fn probe_mta_sts(
+    client: &DnsClient,
+    domain: &str,
+    fetch: &FetchConfig,
+) -> Result<MtaStsFacts, String> {
     let qname = format!("_mta-sts.{domain}");
-    let resp = client.lookup(&qname, RecordType::TXT).await.map_err(|e| format!("TXT {qname}: {e}"))?;
+    let resp = client
+        .lookup(&qname, RecordType::TXT)
+        .await
+        .map_err(|e| format!("TXT {qname}: {e}"))?;
     if !resp.is_definitive() {
         return Err(format!("TXT {qname}: {}", rcode_name(resp.rcode)));
     }
-    let mut f = MtaStsFacts { checked: true, ..MtaStsFacts::default() };
-    let recs: Vec<String> = txt_strings(&resp, client.txt_max_bytes).into_iter().filter(|t| is_sts(t)).collect();
+    let mut f = MtaStsFacts {
+        checked: true,
+        ..MtaStsFacts::default()
+    };
+    let recs: Vec<String> = txt_strings(&resp, client.txt_max_bytes)
+        .into_iter()
+        .filter(|t| is_sts(t))
+        .collect();
     match recs.as_slice() {
         [] => return Ok(f),
         [one] => {
@@ -265,7 +301,10 @@ pub async fn probe_mta_sts(client: &DnsClient, domain: &str, fetch: &FetchConfig
         }
         several => {
             f.record = several[0].clone();
-            f.errors.push(format!("{} MTA-STS records (RFC 8461 §3.1: none applies)", several.len()));
+            f.errors.push(format!(
+                "{} MTA-STS records (RFC 8461 §3.1: none applies)",
+                several.len()
+            ));
             return Ok(f);
         }
     }
@@ -303,11 +342,17 @@ pub async fn probe_mta_sts(client: &DnsClient, domain: &str, fetch: &FetchConfig
 /// `_smtp._tls.<domain>` TXT (RFC 8460).
 pub async fn probe_tls_rpt(client: &DnsClient, domain: &str) -> Result<TlsRptFacts, String> {
     let qname = format!("_smtp._tls.{domain}");
-    let resp = client.lookup(&qname, RecordType::TXT).await.map_err(|e| format!("TXT {qname}: {e}"))?;
+    let resp = client
+        .lookup(&qname, RecordType::TXT)
+        .await
+        .map_err(|e| format!("TXT {qname}: {e}"))?;
     if !resp.is_definitive() {
         return Err(format!("TXT {qname}: {}", rcode_name(resp.rcode)));
     }
-    let mut f = TlsRptFacts { checked: true, ..TlsRptFacts::default() };
+    let mut f = TlsRptFacts {
+        checked: true,
+        ..TlsRptFacts::default()
+    };
     let recs: Vec<String> = txt_strings(&resp, client.txt_max_bytes)
         .into_iter()
         .filter(|t| t.starts_with("v=TLSRPTv1"))
@@ -338,7 +383,10 @@ mod tests {
 
     #[test]
     fn sts_record() {
-        assert_eq!(parse_sts_record("v=STSv1; id=20240101T000000;").unwrap(), "20240101T000000");
+        assert_eq!(
+            parse_sts_record("v=STSv1; id=20240101T000000;").unwrap(),
+            "20240101T000000"
+        );
         assert_eq!(parse_sts_record("v=STSv1;id=abc").unwrap(), "abc");
         assert!(parse_sts_record("v=STSv1;").is_err());
         assert!(parse_sts_record("v=STSv1; id=bad-id").is_err());
@@ -354,26 +402,36 @@ mod tests {
         assert!(parse_sts_policy("mode: enforce\nmx: a.example\nmax_age: 1").is_err());
         assert!(parse_sts_policy("version: STSv1\nmode: bogus\nmx: a\nmax_age: 1").is_err());
         assert!(parse_sts_policy("version: STSv1\nmode: enforce\nmax_age: 1").is_err());
-        assert!(parse_sts_policy("version: STSv1\nmode: enforce\nmx: a\nmax_age: 99999999999").is_err());
+        assert!(
+            parse_sts_policy("version: STSv1\nmode: enforce\nmx: a\nmax_age: 99999999999").is_err()
+        );
         assert!(parse_sts_policy("version: STSv1\nmode: none\nmax_age: 1").is_ok());
     }
 
     #[test]
     fn tlsrpt() {
-        assert_eq!(parse_tlsrpt("v=TLSRPTv1; rua=mailto:a@example.com").unwrap(), ["mailto:a@example.com"]);
+        assert_eq!(
+            parse_tlsrpt("v=TLSRPTv1; rua=mailto:a@example.com").unwrap(),
+            ["mailto:a@example.com"]
+        );
         assert!(parse_tlsrpt("v=TLSRPTv1;").is_err());
         assert!(parse_tlsrpt("v=TLSRPTv1; rua=ftp://x").is_err());
     }
 
     #[test]
     fn http_responses() {
-        let (s, h, b) = parse_http_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello").unwrap();
+        let (s, h, b) =
+            parse_http_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello")
+                .unwrap();
         assert_eq!((s, b.as_slice()), (200, &b"hello"[..]));
         assert_eq!(h[0].0, "content-type");
         let (_, _, b) = parse_http_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n").unwrap();
         assert_eq!(b, b"hello!");
         assert!(parse_http_response(b"HTTP/1.1 200 OK\r\n").is_err());
         assert!(parse_http_response(b"SSH-2.0\r\n\r\n").is_err());
-        assert!(parse_http_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert!(parse_http_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+        )
+        .is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! MX (RFC 5321 §5.1, RFC 2181 §10.3, RFC 7505 null MX).
 
-use super::client::{DnsClient, QueryError, addresses, display_name, rcode_name};
+use super::client::{addresses, display_name, rcode_name, DnsClient, QueryError};
 use crate::fact::dns::{MxFacts, MxHost};
 use hickory_proto::rr::{RData, RecordType};
 
@@ -9,7 +9,10 @@ pub const MX_MAX_HOSTS: usize = 16;
 
 /// Judge a list of (preference, exchange) pairs with their resolution. Pure.
 pub fn facts_from_hosts(hosts: Vec<MxHost>) -> MxFacts {
-    let null_count = hosts.iter().filter(|h| h.exchange == "." || h.exchange.is_empty()).count();
+    let null_count = hosts
+        .iter()
+        .filter(|h| h.exchange == "." || h.exchange.is_empty())
+        .count();
     let mut f = MxFacts {
         checked: true,
         null_mx: hosts.len() == 1 && null_count == 1,
@@ -21,7 +24,8 @@ pub fn facts_from_hosts(hosts: Vec<MxHost>) -> MxFacts {
             .push("null MX mixed with other MX records (RFC 7505 §3)".into());
     }
     if f.null_mx && hosts[0].preference != 0 {
-        f.problems.push("null MX with a preference other than 0 (RFC 7505 §3)".into());
+        f.problems
+            .push("null MX with a preference other than 0 (RFC 7505 §3)".into());
     }
     for h in &hosts {
         if h.exchange == "." || h.exchange.is_empty() {
@@ -45,7 +49,10 @@ pub fn facts_from_hosts(hosts: Vec<MxHost>) -> MxFacts {
 
 /// Look up the MX RRset of `domain` and resolve each exchange.
 pub async fn probe_mx(client: &DnsClient, domain: &str) -> Result<MxFacts, String> {
-    let resp = client.lookup(domain, RecordType::MX).await.map_err(|e| format!("MX {domain}: {e}"))?;
+    let resp = client
+        .lookup(domain, RecordType::MX)
+        .await
+        .map_err(|e| format!("MX {domain}: {e}"))?;
     if !resp.is_definitive() {
         return Err(format!("MX {domain}: {}", rcode_name(resp.rcode)));
     }
@@ -71,12 +78,14 @@ pub async fn probe_mx(client: &DnsClient, domain: &str) -> Result<MxFacts, Strin
                 match client.lookup(&exchange, rtype).await {
                     Ok(r) if r.is_definitive() => {
                         answered += 1;
-                        let target = super::client::fqdn(&exchange).map_err(|e: QueryError| e.to_string())?;
-                        host.is_cname |= r
-                            .answers
-                            .iter()
-                            .any(|rec| rec.record_type() == RecordType::CNAME && rec.name.eq_ignore_root(&target));
-                        host.addresses.extend(addresses(&r).iter().map(|a| a.to_string()));
+                        let target = super::client::fqdn(&exchange)
+                            .map_err(|e: QueryError| e.to_string())?;
+                        host.is_cname |= r.answers.iter().any(|rec| {
+                            rec.record_type() == RecordType::CNAME
+                                && rec.name.eq_ignore_root(&target)
+                        });
+                        host.addresses
+                            .extend(addresses(&r).iter().map(|a| a.to_string()));
                     }
                     Ok(r) => return Err(format!("{exchange} {rtype}: {}", rcode_name(r.rcode))),
                     Err(e) => return Err(format!("{exchange} {rtype}: {e}")),
@@ -94,14 +103,23 @@ mod tests {
     use super::*;
 
     fn host(p: i64, e: &str, cname: bool, ok: bool) -> MxHost {
-        MxHost { preference: p, exchange: e.into(), is_cname: cname, resolvable: ok, addresses: vec![] }
+        MxHost {
+            preference: p,
+            exchange: e.into(),
+            is_cname: cname,
+            resolvable: ok,
+            addresses: vec![],
+        }
     }
 
     #[test]
     fn null_mx() {
         let f = facts_from_hosts(vec![host(0, ".", false, false)]);
         assert!(f.null_mx && !f.accepts_mail && !f.invalid);
-        let f = facts_from_hosts(vec![host(0, ".", false, false), host(10, "mx.example.com", false, true)]);
+        let f = facts_from_hosts(vec![
+            host(0, ".", false, false),
+            host(10, "mx.example.com", false, true),
+        ]);
         assert!(!f.null_mx && f.invalid);
         let f = facts_from_hosts(vec![host(10, ".", false, false)]);
         assert!(f.invalid);

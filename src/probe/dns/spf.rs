@@ -52,16 +52,15 @@ impl SpfRecord {
 /// (RFC 7208 §4.5; `v=spf10` is not one).
 pub fn is_spf(txt: &str) -> bool {
     let t = txt.as_bytes();
-    t.len() >= 6
-        && t[..6].eq_ignore_ascii_case(b"v=spf1")
-        && (t.len() == 6 || t[6] == b' ')
+    t.len() >= 6 && t[..6].eq_ignore_ascii_case(b"v=spf1") && (t.len() == 6 || t[6] == b' ')
 }
 
 /// Parse one SPF record (the TXT strings already concatenated).
 pub fn parse_spf(record: &str) -> SpfRecord {
     let mut out = SpfRecord::default();
     if !is_spf(record) {
-        out.errors.push("record does not start with `v=spf1`".into());
+        out.errors
+            .push("record does not start with `v=spf1`".into());
         return out;
     }
     let mut redirects = 0;
@@ -164,7 +163,9 @@ fn parse_term(raw: &str) -> Result<SpfTerm, String> {
             if !has_colon {
                 return Err("`ip4` needs `:address`".into());
             }
-            let (ip, len) = value.split_once('/').map_or((value, None), |(a, b)| (a, Some(b)));
+            let (ip, len) = value
+                .split_once('/')
+                .map_or((value, None), |(a, b)| (a, Some(b)));
             ip.parse::<Ipv4Addr>()
                 .map_err(|_| format!("`{}` is not an IPv4 address", clip(ip)))?;
             check_prefix(len, 32)?;
@@ -173,7 +174,9 @@ fn parse_term(raw: &str) -> Result<SpfTerm, String> {
             if !has_colon {
                 return Err("`ip6` needs `:address`".into());
             }
-            let (ip, len) = value.split_once('/').map_or((value, None), |(a, b)| (a, Some(b)));
+            let (ip, len) = value
+                .split_once('/')
+                .map_or((value, None), |(a, b)| (a, Some(b)));
             ip.parse::<Ipv6Addr>()
                 .map_err(|_| format!("`{}` is not an IPv6 address", clip(ip)))?;
             check_prefix(len, 128)?;
@@ -268,7 +271,9 @@ fn check_macro_body(body: &str) -> Result<(), String> {
         _ => return Err(format!("bad macro letter in `%{{{}}}`", clip(body))),
     }
     let rest: String = chars.collect();
-    let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let mut tail = &rest[digits_end..];
     if tail.starts_with(['r', 'R']) {
         tail = &tail[1..];
@@ -445,7 +450,11 @@ pub async fn count_lookups<S: SpfSource>(domain: &str, top: &SpfRecord, source: 
 }
 
 /// Build the SPF facts from the TXT strings at `domain` and the DNS behind `source`.
-pub async fn evaluate<S: SpfSource>(domain: &str, txts: &[String], source: &S) -> (SpfFacts, Vec<String>) {
+pub async fn evaluate<S: SpfSource>(
+    domain: &str,
+    txts: &[String],
+    source: &S,
+) -> (SpfFacts, Vec<String>) {
     let records: Vec<&String> = txts.iter().filter(|t| is_spf(t)).collect();
     let mut f = SpfFacts {
         checked: true,
@@ -563,7 +572,14 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            [("+", "ip4"), ("+", "ip6"), ("+", "a"), ("+", "mx"), ("+", "include"), ("~", "all")]
+            [
+                ("+", "ip4"),
+                ("+", "ip6"),
+                ("+", "a"),
+                ("+", "mx"),
+                ("+", "include"),
+                ("~", "all")
+            ]
         );
         assert_eq!(r.terms[3].value, "mail.example.com/24//64");
         assert_eq!(r.all().as_deref(), Some("~all"));
@@ -580,12 +596,22 @@ mod tests {
 
     #[test]
     fn reports_syntax_errors_and_keeps_the_rest() {
-        let r = parse_spf("v=spf1 ip4:300.1.1.1 include: foo:bar ip4:10.0.0.0/33 include:nodot a/0123 all:x -all");
+        let r = parse_spf(
+            "v=spf1 ip4:300.1.1.1 include: foo:bar ip4:10.0.0.0/33 include:nodot a/0123 all:x -all",
+        );
         assert_eq!(r.errors.len(), 7, "{:?}", r.errors);
         assert_eq!(r.all().as_deref(), Some("-all"));
-        assert!(parse_spf("v=spf1 redirect=a.example redirect=b.example").errors[0].contains("more than once"));
-        assert!(!parse_spf("v=spf1 exists:%{i}.%{l1r+-}._spf.%{d} -all").errors.iter().any(|_| true));
-        assert!(!parse_spf("v=spf1 exists:%{x}.example.com").errors.is_empty());
+        assert!(
+            parse_spf("v=spf1 redirect=a.example redirect=b.example").errors[0]
+                .contains("more than once")
+        );
+        assert!(!parse_spf("v=spf1 exists:%{i}.%{l1r+-}._spf.%{d} -all")
+            .errors
+            .iter()
+            .any(|_| true));
+        assert!(!parse_spf("v=spf1 exists:%{x}.example.com")
+            .errors
+            .is_empty());
         assert!(!parse_spf("v=spf1 include:example.com%").errors.is_empty());
         assert!(!parse_spf("v=spf1 \u{e9}").errors.is_empty());
     }
@@ -636,7 +662,10 @@ mod tests {
         );
         for i in 1..=3 {
             src = src
-                .with(&format!("i{i}.example"), "v=spf1 a:h.example mx:h.example exists:h.example -all")
+                .with(
+                    &format!("i{i}.example"),
+                    "v=spf1 a:h.example mx:h.example exists:h.example -all",
+                )
                 .host("h.example");
         }
         let f = run("big.example", &src).0;
@@ -648,8 +677,13 @@ mod tests {
 
     #[test]
     fn exactly_ten_lookups_is_allowed() {
-        let rec = format!("v=spf1 {} -all", (0..10).map(|_| "a:h.example").collect::<Vec<_>>().join(" "));
-        let src = MapSource::default().with("x.example", &rec).host("h.example");
+        let rec = format!(
+            "v=spf1 {} -all",
+            (0..10).map(|_| "a:h.example").collect::<Vec<_>>().join(" ")
+        );
+        let src = MapSource::default()
+            .with("x.example", &rec)
+            .host("h.example");
         let f = run("x.example", &src).0;
         assert_eq!(f.lookups, 10);
         assert!(!f.too_many_lookups);
@@ -664,7 +698,8 @@ mod tests {
         let f = run("v.example", &src).0;
         assert_eq!(f.void_lookups, 3);
         assert!(f.too_many_lookups);
-        let src = MapSource::default().with("v.example", "v=spf1 a:gone1.example a:gone2.example -all");
+        let src =
+            MapSource::default().with("v.example", "v=spf1 a:gone1.example a:gone2.example -all");
         assert!(!run("v.example", &src).0.too_many_lookups);
     }
 
@@ -675,7 +710,11 @@ mod tests {
             .with("m.example", "v=spf1 include:l.example -all");
         let f = run("l.example", &src).0;
         assert!(f.invalid);
-        assert!(f.errors.iter().any(|e| e.contains("loop")), "{:?}", f.errors);
+        assert!(
+            f.errors.iter().any(|e| e.contains("loop")),
+            "{:?}",
+            f.errors
+        );
         let src = MapSource::default().with("n.example", "v=spf1 include:none.example -all");
         let f = run("n.example", &src).0;
         assert!(f.invalid);
@@ -690,7 +729,11 @@ mod tests {
         let mut src = MapSource::default();
         src.txt.insert(
             "d.example".into(),
-            vec!["v=spf1 -all".into(), "v=spf1 mx -all".into(), "other".into()],
+            vec![
+                "v=spf1 -all".into(),
+                "v=spf1 mx -all".into(),
+                "other".into(),
+            ],
         );
         let f = run("d.example", &src).0;
         assert_eq!(f.records_found, 2);
@@ -700,7 +743,10 @@ mod tests {
     #[test]
     fn no_record_is_not_present_and_not_invalid() {
         let mut src = MapSource::default();
-        src.txt.insert("n.example".into(), vec!["google-site-verification=x".into()]);
+        src.txt.insert(
+            "n.example".into(),
+            vec!["google-site-verification=x".into()],
+        );
         let f = run("n.example", &src).0;
         assert!(f.checked && !f.present && !f.invalid && f.records_found == 0);
     }
@@ -721,7 +767,11 @@ mod tests {
         for i in 0..200 {
             src = src.with(
                 &format!("n{i}.example"),
-                &format!("v=spf1 include:n{}.example include:n{}.example -all", 2 * i + 1, 2 * i + 2),
+                &format!(
+                    "v=spf1 include:n{}.example include:n{}.example -all",
+                    2 * i + 1,
+                    2 * i + 2
+                ),
             );
         }
         let f = run("n0.example", &src).0;

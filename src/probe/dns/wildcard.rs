@@ -2,7 +2,7 @@
 //! answering NOERROR (with or without data) means a wildcard (RFC 4592) or a server that
 //! synthesises answers for everything; both make every subdomain "exist".
 
-use super::client::{DnsClient, random_u64, rcode_name, short_record};
+use super::client::{random_u64, rcode_name, short_record, DnsClient};
 use crate::fact::dns::WildcardFacts;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -14,7 +14,10 @@ pub fn probe_label(random: u64) -> String {
 
 pub async fn probe_wildcard(client: &DnsClient, zone: &str) -> Result<WildcardFacts, String> {
     let name = format!("{}.{zone}", probe_label(random_u64()));
-    let resp = client.lookup(&name, RecordType::A).await.map_err(|e| format!("A {name}: {e}"))?;
+    let resp = client
+        .lookup(&name, RecordType::A)
+        .await
+        .map_err(|e| format!("A {name}: {e}"))?;
     if !resp.is_definitive() {
         return Err(format!("A {name}: {}", rcode_name(resp.rcode)));
     }
