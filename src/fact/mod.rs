@@ -6,6 +6,7 @@
 //! populated example of each subject: the rule loader derives the fact schema from it, so a
 //! field added here is automatically known to rule validation.
 
+pub mod dns;
 pub mod http;
 pub mod port;
 
