@@ -7,6 +7,7 @@
 //! field added here is automatically known to rule validation.
 
 pub mod port;
+pub mod tls;
 
 pub use port::{PortFacts, PortState, PortSubject};
 

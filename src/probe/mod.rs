@@ -1,1 +1,2 @@
 //! (module under construction in this commit series)
+pub mod tls;
