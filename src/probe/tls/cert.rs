@@ -470,7 +470,14 @@ mod tests {
         assert_eq!(c.facts.signature_algorithm, "ecdsa-with-SHA384");
         assert_eq!(c.issuer_raw, ca.subject_raw);
         assert_eq!(c.signed_by(&ca), Some(true));
-        assert_eq!(ca.signed_by(&c), Some(false));
+        // An Ed25519 key cannot check an ECDSA signature: unknown, not false.
+        assert_eq!(ca.signed_by(&c), None);
+        // Another P-384 key: a real mismatch.
+        let other_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
+        let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
+        other.distinguished_name.push(DnType::CommonName, "Test CA");
+        let other = parse_cert(other.self_signed(&other_key).unwrap().der(), 1, n).unwrap();
+        assert_eq!(c.signed_by(&other), Some(false));
     }
 
     #[test]
