@@ -84,8 +84,7 @@ impl ParsedCert {
 
 /// Parse one DER certificate at `position` of a presented chain, with days computed at `now`.
 pub fn parse_cert(der: &[u8], position: u32, now: OffsetDateTime) -> Result<ParsedCert, CertError> {
-    let (rest, cert) =
-        X509Certificate::from_der(der).map_err(|e| CertError::Der(e.to_string()))?;
+    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| CertError::Der(e.to_string()))?;
     if !rest.is_empty() {
         return Err(CertError::TrailingData(rest.len()));
     }
@@ -142,7 +141,9 @@ pub fn parse_cert(der: &[u8], position: u32, now: OffsetDateTime) -> Result<Pars
             serial: hex::encode(cert.raw_serial()),
             not_before: rfc3339(not_before),
             not_after: rfc3339(not_after),
-            days_left: (not_after - now).whole_seconds().div_euclid(SECONDS_PER_DAY),
+            days_left: (not_after - now)
+                .whole_seconds()
+                .div_euclid(SECONDS_PER_DAY),
             not_yet_valid: now < not_before,
             expired: now > not_after,
             key_type: key_type_name(&key).to_string(),
@@ -365,9 +366,13 @@ pub fn verify_signature(
         ("1.2.840.113549.1.1.5" | "1.3.14.3.2.29", KeyKind::Rsa) => {
             &s::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY
         }
-        ("1.2.840.113549.1.1.11", KeyKind::Rsa) => &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.11", KeyKind::Rsa) => {
+            &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY
+        }
         ("1.2.840.113549.1.1.12", KeyKind::Rsa) => &s::RSA_PKCS1_2048_8192_SHA384,
-        ("1.2.840.113549.1.1.13", KeyKind::Rsa) => &s::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        ("1.2.840.113549.1.1.13", KeyKind::Rsa) => {
+            &s::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY
+        }
         ("1.2.840.10045.4.3.2", KeyKind::Ec(256)) => &s::ECDSA_P256_SHA256_ASN1,
         ("1.2.840.10045.4.3.2", KeyKind::Ec(384)) => &s::ECDSA_P384_SHA256_ASN1,
         ("1.2.840.10045.4.3.3", KeyKind::Ec(256)) => &s::ECDSA_P256_SHA384_ASN1,
@@ -407,7 +412,10 @@ mod tests {
     #[test]
     fn days_left_floors_and_goes_negative() {
         let n = now();
-        let (der, _) = leaf(n - Duration::days(10), n + Duration::days(10) - Duration::hours(1));
+        let (der, _) = leaf(
+            n - Duration::days(10),
+            n + Duration::days(10) - Duration::hours(1),
+        );
         let c = parse_cert(&der, 0, n).unwrap();
         assert_eq!(c.facts.days_left, 9);
         assert!(!c.facts.expired && !c.facts.not_yet_valid);
@@ -441,7 +449,11 @@ mod tests {
         assert_eq!(c.facts.sha256, hex::encode(Sha256::digest(&der)));
         assert_eq!(c.facts.sha256.len(), 64);
         assert!(c.facts.not_after.ends_with('Z'), "{}", c.facts.not_after);
-        assert!(c.facts.subject.contains("CN=a.example"), "{}", c.facts.subject);
+        assert!(
+            c.facts.subject.contains("CN=a.example"),
+            "{}",
+            c.facts.subject
+        );
         // The raw subject is the Name's contents, starting with a SET (0x31) of the first RDN.
         assert_eq!(c.subject_raw[0], 0x31);
     }
@@ -524,9 +536,37 @@ mod tests {
         assert_eq!(der_contents(&[0x30]), &[0x30]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn cert_parser_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_cert(&bytes, 0, OffsetDateTime::UNIX_EPOCH);
+            let _ = der_contents(&bytes);
+        }
+
+        /// Flipping bytes of a real certificate (DER that is almost valid) never panics either.
+        #[test]
+        fn mutated_certificates_never_panic(flips in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..8)) {
+            use std::sync::OnceLock;
+            static DER: OnceLock<Vec<u8>> = OnceLock::new();
+            let der = DER.get_or_init(|| {
+                let n = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+                leaf(n, n + Duration::days(30)).0
+            });
+            let mut m = der.clone();
+            for (i, b) in flips {
+                let len = m.len();
+                m[i % len] = b;
+            }
+            let _ = parse_cert(&m, 0, OffsetDateTime::UNIX_EPOCH);
+        }
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(matches!(parse_cert(b"\x30\x03abc", 0, now()), Err(CertError::Der(_))));
+        assert!(matches!(
+            parse_cert(b"\x30\x03abc", 0, now()),
+            Err(CertError::Der(_))
+        ));
         assert!(parse_cert(&[], 0, now()).is_err());
     }
 }

@@ -195,17 +195,17 @@ async fn handshake(
             .map_err(|e| e.to_string())?;
     }
     let connector = TlsConnector::from(Arc::new(config));
-    let tls = match tokio::time::timeout_at(deadline_at, connector.connect(server_name, stream)).await
-    {
-        Err(_) => {
-            return Err(format!(
-                "handshake timeout after {} ms",
-                deadline.as_millis()
-            ))
-        }
-        Ok(Err(e)) => return Err(handshake_error(&e)),
-        Ok(Ok(tls)) => tls,
-    };
+    let tls =
+        match tokio::time::timeout_at(deadline_at, connector.connect(server_name, stream)).await {
+            Err(_) => {
+                return Err(format!(
+                    "handshake timeout after {} ms",
+                    deadline.as_millis()
+                ))
+            }
+            Ok(Err(e)) => return Err(handshake_error(&e)),
+            Ok(Ok(tls)) => tls,
+        };
     let (_, conn) = tls.get_ref();
     Ok(ModernOutcome {
         version: conn.protocol_version().and_then(|v| match v {

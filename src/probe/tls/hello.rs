@@ -239,7 +239,9 @@ pub fn version_probe_suites(version: Version) -> Vec<u16> {
         .iter()
         .filter(|s| version == Version::Tls12 || usable_before_tls12(s))
         // Static DH/ECDH and the rarer block ciphers last: nobody deploys them alone.
-        .filter(|s| !matches!(s.kx, TlsCipherKx::Dh | TlsCipherKx::Ecdh) || s.name.contains("_anon_"));
+        .filter(|s| {
+            !matches!(s.kx, TlsCipherKx::Dh | TlsCipherKx::Ecdh) || s.name.contains("_anon_")
+        });
     strong_first
         .map(|s| s.id.0)
         .take(MAX_OFFERED_SUITES)
@@ -390,7 +392,11 @@ pub fn build_client_hello(h: &ClientHello<'_>) -> Vec<u8> {
     rec.push(22);
     put_u16(
         &mut rec,
-        if h.version == Version::Ssl3 { 0x0300 } else { 0x0301 },
+        if h.version == Version::Ssl3 {
+            0x0300
+        } else {
+            0x0301
+        },
     );
     put_u16(&mut rec, hs.len() as u16);
     rec.extend_from_slice(&hs);
@@ -477,7 +483,11 @@ pub fn parse_server_flight(
         let len = u16::from_be_bytes([buf[pos + 3], buf[pos + 4]]) as usize;
         if !(20..=24).contains(&content_type) || major != 3 {
             return match hello {
-                Some(h) => done_with(h, Vec::new(), Some("non-TLS bytes after ServerHello".into())),
+                Some(h) => done_with(
+                    h,
+                    Vec::new(),
+                    Some("non-TLS bytes after ServerHello".into()),
+                ),
                 None => Err(not_tls(&buf[pos..])),
             };
         }
@@ -688,7 +698,8 @@ mod tests {
     use tls_parser::{parse_tls_plaintext, TlsExtension};
 
     /// Hand-built fixtures (see fixtures/tls/README.md for how each was made).
-    const SH_TLS12_RSA_AES128: &[u8] = include_bytes!("../../../fixtures/tls/serverhello-tls12-c02f.bin");
+    const SH_TLS12_RSA_AES128: &[u8] =
+        include_bytes!("../../../fixtures/tls/serverhello-tls12-c02f.bin");
     const SH_SSL3_RC4: &[u8] = include_bytes!("../../../fixtures/tls/serverhello-ssl3-rc4-md5.bin");
     const SH_TLS13: &[u8] = include_bytes!("../../../fixtures/tls/serverhello-tls13.bin");
     const HRR_TLS13: &[u8] = include_bytes!("../../../fixtures/tls/helloretry-tls13.bin");
@@ -718,7 +729,11 @@ mod tests {
             let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = &rec.msg[0] else {
                 panic!("not a ClientHello: {v:?}");
             };
-            let expect = if v == Version::Tls13 { 0x0303 } else { v.wire() };
+            let expect = if v == Version::Tls13 {
+                0x0303
+            } else {
+                v.wire()
+            };
             assert_eq!(ch.version.0, expect);
             if v == Version::Ssl3 {
                 assert!(ch.ext.is_none());
@@ -727,7 +742,9 @@ mod tests {
             }
             let (_, exts) = tls_parser::parse_tls_client_hello_extensions(ch.ext.unwrap()).unwrap();
             let has = |f: &dyn Fn(&TlsExtension) -> bool| exts.iter().any(f);
-            assert!(has(&|e| matches!(e, TlsExtension::SNI(n) if n[0].1 == b"shop.example.com")));
+            assert!(has(
+                &|e| matches!(e, TlsExtension::SNI(n) if n[0].1 == b"shop.example.com")
+            ));
             assert!(has(&|e| matches!(e, TlsExtension::EllipticCurves(_))));
             assert!(has(&|e| matches!(e, TlsExtension::EcPointFormats(_))));
             assert!(has(&|e| matches!(e, TlsExtension::RenegotiationInfo(_))));
@@ -739,7 +756,10 @@ mod tests {
                 has(&|e| matches!(e, TlsExtension::SupportedVersions(s) if s[0].0 == 0x0304)),
                 v == Version::Tls13
             );
-            assert_eq!(has(&|e| matches!(e, TlsExtension::KeyShare(_))), v == Version::Tls13);
+            assert_eq!(
+                has(&|e| matches!(e, TlsExtension::KeyShare(_))),
+                v == Version::Tls13
+            );
             // Never in the 256..512 byte hole.
             let hs_len = bytes.len() - 5;
             assert!(!(256..512).contains(&hs_len), "{v:?}: {hs_len}");
@@ -761,7 +781,11 @@ mod tests {
     fn suite_lists_are_classified_and_capped() {
         for v in Version::ALL {
             let l = version_probe_suites(v);
-            assert!(!l.is_empty() && l.len() <= MAX_OFFERED_SUITES, "{v:?} {}", l.len());
+            assert!(
+                !l.is_empty() && l.len() <= MAX_OFFERED_SUITES,
+                "{v:?} {}",
+                l.len()
+            );
         }
         // Strongest first: the first suite offered is ECDHE with AEAD.
         assert!(suite_name(version_probe_suites(Version::Tls12)[0]).starts_with("TLS_ECDHE_"));
@@ -797,8 +821,12 @@ mod tests {
 
     #[test]
     fn fixture_server_hello_tls12() {
-        let r = parse_server_flight(SH_TLS12_RSA_AES128, false, false, 10).unwrap().unwrap();
-        let ServerReply::Hello { hello, .. } = r else { panic!("{r:?}") };
+        let r = parse_server_flight(SH_TLS12_RSA_AES128, false, false, 10)
+            .unwrap()
+            .unwrap();
+        let ServerReply::Hello { hello, .. } = r else {
+            panic!("{r:?}")
+        };
         assert_eq!(hello.version, Version::Tls12);
         assert_eq!(hello.cipher, 0xc02f);
         assert!(!hello.hello_retry);
@@ -806,21 +834,38 @@ mod tests {
 
     #[test]
     fn fixture_server_hello_ssl3_rc4() {
-        let r = parse_server_flight(SH_SSL3_RC4, false, false, 10).unwrap().unwrap();
-        let ServerReply::Hello { hello, .. } = r else { panic!("{r:?}") };
+        let r = parse_server_flight(SH_SSL3_RC4, false, false, 10)
+            .unwrap()
+            .unwrap();
+        let ServerReply::Hello { hello, .. } = r else {
+            panic!("{r:?}")
+        };
         assert_eq!(hello.version, Version::Ssl3);
         assert_eq!(hello.cipher, 0x0004);
     }
 
     #[test]
     fn fixture_server_hello_tls13_uses_supported_versions() {
-        let r = parse_server_flight(SH_TLS13, true, false, 10).unwrap().unwrap();
-        let ServerReply::Hello { hello, certificates, .. } = r else { panic!("{r:?}") };
+        let r = parse_server_flight(SH_TLS13, true, false, 10)
+            .unwrap()
+            .unwrap();
+        let ServerReply::Hello {
+            hello,
+            certificates,
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
         assert_eq!(hello.version, Version::Tls13);
         assert_eq!(hello.cipher, 0x1301);
         assert!(certificates.is_empty());
-        let r = parse_server_flight(HRR_TLS13, true, false, 10).unwrap().unwrap();
-        let ServerReply::Hello { hello, .. } = r else { panic!("{r:?}") };
+        let r = parse_server_flight(HRR_TLS13, true, false, 10)
+            .unwrap()
+            .unwrap();
+        let ServerReply::Hello { hello, .. } = r else {
+            panic!("{r:?}")
+        };
         assert!(hello.hello_retry);
         assert_eq!(hello.version, Version::Tls13);
     }
@@ -829,15 +874,25 @@ mod tests {
     fn fixture_alert() {
         assert_eq!(
             parse_server_flight(ALERT_70, true, false, 10).unwrap(),
-            Some(ServerReply::Alert { level: 2, description: 70 })
+            Some(ServerReply::Alert {
+                level: 2,
+                description: 70
+            })
         );
         assert_eq!(alert_name(70), "protocol_version");
     }
 
     #[test]
     fn fixture_legacy_flight_with_certificate_in_one_read_and_split() {
-        let r = parse_server_flight(FLIGHT_TLS10_CERT, true, false, 10).unwrap().unwrap();
-        let ServerReply::Hello { hello, certificates, certificate_error } = r else {
+        let r = parse_server_flight(FLIGHT_TLS10_CERT, true, false, 10)
+            .unwrap()
+            .unwrap();
+        let ServerReply::Hello {
+            hello,
+            certificates,
+            certificate_error,
+        } = r
+        else {
             panic!("{r:?}")
         };
         assert_eq!(hello.version, Version::Tls10);
@@ -861,7 +916,9 @@ mod tests {
         assert!(answered);
         // Chain cap honoured.
         let ServerReply::Hello { certificates, .. } =
-            parse_server_flight(FLIGHT_TLS10_CERT, true, false, 1).unwrap().unwrap()
+            parse_server_flight(FLIGHT_TLS10_CERT, true, false, 1)
+                .unwrap()
+                .unwrap()
         else {
             panic!()
         };
@@ -878,8 +935,16 @@ mod tests {
             two.extend_from_slice(&(part.len() as u16).to_be_bytes());
             two.extend_from_slice(part);
         }
-        let r = parse_server_flight(&two, false, false, 10).unwrap().unwrap();
-        assert!(matches!(r, ServerReply::Hello { hello: ServerHelloInfo { cipher: 0xc02f, .. }, .. }));
+        let r = parse_server_flight(&two, false, false, 10)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            r,
+            ServerReply::Hello {
+                hello: ServerHelloInfo { cipher: 0xc02f, .. },
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -892,7 +957,10 @@ mod tests {
             parse_server_flight(b"SSH-2.0-OpenSSH_9.6\r\n", false, true, 10),
             Err(HelloError::NotTls(_))
         ));
-        assert_eq!(parse_server_flight(b"", false, true, 10), Err(HelloError::Empty));
+        assert_eq!(
+            parse_server_flight(b"", false, true, 10),
+            Err(HelloError::Empty)
+        );
         assert_eq!(parse_server_flight(b"\x16\x03", false, false, 10), Ok(None));
         assert_eq!(
             parse_server_flight(&SH_TLS12_RSA_AES128[..20], false, true, 10),
@@ -910,7 +978,12 @@ mod tests {
         let mut big = SH_TLS12_RSA_AES128.to_vec();
         big.extend_from_slice(&[22, 3, 3, 0, 4, 11, 0xff, 0xff, 0xff]);
         let r = parse_server_flight(&big, true, false, 10).unwrap().unwrap();
-        let ServerReply::Hello { certificate_error, .. } = r else { panic!() };
+        let ServerReply::Hello {
+            certificate_error, ..
+        } = r
+        else {
+            panic!()
+        };
         assert!(certificate_error.unwrap().contains("exceeds"));
     }
 

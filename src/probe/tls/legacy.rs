@@ -48,7 +48,12 @@ pub async fn raw_exchange(t: &RawTarget<'_>, hello: &[u8], want_certificate: boo
     let deadline = Instant::now() + t.deadline;
     let connect_by = deadline.min(Instant::now() + t.timeout);
     let mut stream = match tokio::time::timeout_at(connect_by, TcpStream::connect(t.addr)).await {
-        Err(_) => return RawOutcome::Failed(format!("connect timeout after {} ms", t.timeout.as_millis())),
+        Err(_) => {
+            return RawOutcome::Failed(format!(
+                "connect timeout after {} ms",
+                t.timeout.as_millis()
+            ))
+        }
         Ok(Err(e)) => return RawOutcome::Failed(format!("connect: {e}")),
         Ok(Ok(s)) => s,
     };
@@ -137,6 +142,12 @@ pub async fn probe_version(t: &RawTarget<'_>, version: Version) -> RawOutcome {
     let suites = version_probe_suites(version);
     let hello = hello_bytes(version, &suites, t.sni);
     raw_exchange(t, &hello, version != Version::Tls13).await
+}
+
+/// A TLS 1.2 ClientHello with the broad suite list, answer only (no certificate wanted).
+pub async fn probe_hello(t: &RawTarget<'_>) -> RawOutcome {
+    let hello = hello_bytes(Version::Tls12, &version_probe_suites(Version::Tls12), t.sni);
+    raw_exchange(t, &hello, false).await
 }
 
 /// Does the server accept any forward-secret TLS ≤ 1.2 suite?

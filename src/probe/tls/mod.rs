@@ -267,7 +267,10 @@ fn merge(
     for c in &suites_seen {
         weak_accepted.extend(suite_classes(*c));
     }
-    tls.weak_ciphers = weak_accepted.iter().map(|c| c.as_str().to_string()).collect();
+    tls.weak_ciphers = weak_accepted
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
     let class_fact = |c: WeakClass| {
         if weak_accepted.contains(&c) {
             Some(true)
@@ -356,8 +359,5 @@ pub async fn speaks_tls(addr: SocketAddr, sni: Option<&str>, cfg: &TlsProbeConfi
         deadline: cfg.probe_deadline,
         chain_certs: cfg.chain_certs,
     };
-    matches!(
-        legacy::probe_version(&target, Version::Tls12).await,
-        RawOutcome::Reply(_)
-    )
+    matches!(legacy::probe_hello(&target).await, RawOutcome::Reply(_))
 }

@@ -152,11 +152,16 @@ pub fn parse_reply(buf: &[u8], kind: ReplyKind) -> Option<(Reply, usize)> {
 
 /// Whether an SMTP EHLO reply advertises STARTTLS (RFC 3207: an EHLO keyword line).
 pub fn ehlo_offers_starttls(reply: &Reply) -> bool {
-    reply.lines.iter().skip(1).chain(reply.lines.first()).any(|l| {
-        l.get(4..)
-            .and_then(|k| k.split_whitespace().next())
-            .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
-    })
+    reply
+        .lines
+        .iter()
+        .skip(1)
+        .chain(reply.lines.first())
+        .any(|l| {
+            l.get(4..)
+                .and_then(|k| k.split_whitespace().next())
+                .is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS"))
+        })
 }
 
 /// Run the STARTTLS preamble of `proto` on a fresh connection, before `deadline`.
@@ -168,7 +173,10 @@ pub async fn upgrade(
     let p = proto.as_str();
     match proto {
         StartTls::Smtp => {
-            expect(stream, ReplyKind::Coded, p, "greeting", deadline, |r| r.code == 220).await?;
+            expect(stream, ReplyKind::Coded, p, "greeting", deadline, |r| {
+                r.code == 220
+            })
+            .await?;
             // EHLO with our address literal (RFC 5321 §4.1.4 allows it when we have no name).
             let local = stream
                 .local_addr()
@@ -178,17 +186,29 @@ pub async fn upgrade(
                 })
                 .unwrap_or_else(|_| "[127.0.0.1]".into());
             send(stream, format!("EHLO {local}\r\n").as_bytes(), p, deadline).await?;
-            let ehlo =
-                expect(stream, ReplyKind::Coded, p, "EHLO", deadline, |r| r.code == 250).await?;
+            let ehlo = expect(stream, ReplyKind::Coded, p, "EHLO", deadline, |r| {
+                r.code == 250
+            })
+            .await?;
             if !ehlo_offers_starttls(&ehlo) {
                 return Err(StartTlsError::NotOffered { proto: p });
             }
             send(stream, b"STARTTLS\r\n", p, deadline).await?;
-            expect(stream, ReplyKind::Coded, p, "STARTTLS", deadline, |r| r.code == 220).await?;
+            expect(stream, ReplyKind::Coded, p, "STARTTLS", deadline, |r| {
+                r.code == 220
+            })
+            .await?;
         }
         StartTls::Imap => {
-            expect(stream, ReplyKind::ImapGreeting, p, "greeting", deadline, |r| r.code == 1)
-                .await?;
+            expect(
+                stream,
+                ReplyKind::ImapGreeting,
+                p,
+                "greeting",
+                deadline,
+                |r| r.code == 1,
+            )
+            .await?;
             send(stream, b"a001 STARTTLS\r\n", p, deadline).await?;
             expect(
                 stream,
@@ -201,14 +221,26 @@ pub async fn upgrade(
             .await?;
         }
         StartTls::Pop3 => {
-            expect(stream, ReplyKind::Pop3, p, "greeting", deadline, |r| r.code == 1).await?;
+            expect(stream, ReplyKind::Pop3, p, "greeting", deadline, |r| {
+                r.code == 1
+            })
+            .await?;
             send(stream, b"STLS\r\n", p, deadline).await?;
-            expect(stream, ReplyKind::Pop3, p, "STLS", deadline, |r| r.code == 1).await?;
+            expect(stream, ReplyKind::Pop3, p, "STLS", deadline, |r| {
+                r.code == 1
+            })
+            .await?;
         }
         StartTls::Ftp => {
-            expect(stream, ReplyKind::Coded, p, "greeting", deadline, |r| r.code == 220).await?;
+            expect(stream, ReplyKind::Coded, p, "greeting", deadline, |r| {
+                r.code == 220
+            })
+            .await?;
             send(stream, b"AUTH TLS\r\n", p, deadline).await?;
-            expect(stream, ReplyKind::Coded, p, "AUTH TLS", deadline, |r| r.code == 234).await?;
+            expect(stream, ReplyKind::Coded, p, "AUTH TLS", deadline, |r| {
+                r.code == 234
+            })
+            .await?;
         }
     }
     Ok(())
@@ -272,11 +304,6 @@ async fn expect(
     }
 }
 
-/// A connect timeout for STARTTLS callers that only have a total deadline.
-pub fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,29 +325,53 @@ mod tests {
         // Bare code, LF only.
         assert_eq!(parse_reply(b"234\n", ReplyKind::Coded).unwrap().0.code, 234);
         // Garbage ends a reply with code 0 instead of waiting forever.
-        assert_eq!(parse_reply(b"hello\r\n", ReplyKind::Coded).unwrap().0.code, 0);
+        assert_eq!(
+            parse_reply(b"hello\r\n", ReplyKind::Coded).unwrap().0.code,
+            0
+        );
     }
 
     #[test]
     fn imap_and_pop3_replies() {
         assert_eq!(
-            parse_reply(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n", ReplyKind::ImapGreeting)
+            parse_reply(
+                b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n",
+                ReplyKind::ImapGreeting
+            )
+            .unwrap()
+            .0
+            .code,
+            1
+        );
+        assert_eq!(
+            parse_reply(b"* BYE\r\n", ReplyKind::ImapGreeting)
+                .unwrap()
+                .0
+                .code,
+            0
+        );
+        let buf = b"* CAPABILITY IMAP4rev1\r\na001 OK Begin TLS negotiation now\r\n";
+        let (r, _) = parse_reply(buf, ReplyKind::ImapTagged("a001")).unwrap();
+        assert_eq!((r.code, r.lines.len()), (1, 2));
+        assert_eq!(
+            parse_reply(b"a001 BAD no\r\n", ReplyKind::ImapTagged("a001"))
+                .unwrap()
+                .0
+                .code,
+            0
+        );
+        assert_eq!(parse_reply(b"* x\r\n", ReplyKind::ImapTagged("a001")), None);
+        assert_eq!(
+            parse_reply(b"+OK POP3 ready\r\n", ReplyKind::Pop3)
                 .unwrap()
                 .0
                 .code,
             1
         );
-        assert_eq!(parse_reply(b"* BYE\r\n", ReplyKind::ImapGreeting).unwrap().0.code, 0);
-        let buf = b"* CAPABILITY IMAP4rev1\r\na001 OK Begin TLS negotiation now\r\n";
-        let (r, _) = parse_reply(buf, ReplyKind::ImapTagged("a001")).unwrap();
-        assert_eq!((r.code, r.lines.len()), (1, 2));
         assert_eq!(
-            parse_reply(b"a001 BAD no\r\n", ReplyKind::ImapTagged("a001")).unwrap().0.code,
+            parse_reply(b"-ERR no\r\n", ReplyKind::Pop3).unwrap().0.code,
             0
         );
-        assert_eq!(parse_reply(b"* x\r\n", ReplyKind::ImapTagged("a001")), None);
-        assert_eq!(parse_reply(b"+OK POP3 ready\r\n", ReplyKind::Pop3).unwrap().0.code, 1);
-        assert_eq!(parse_reply(b"-ERR no\r\n", ReplyKind::Pop3).unwrap().0.code, 0);
     }
 
     #[test]
@@ -331,7 +382,10 @@ mod tests {
     }
 
     /// A scripted plaintext server: for each expected client line, the reply to send.
-    async fn scripted(greeting: &'static str, script: Vec<(&'static str, &'static str)>) -> std::net::SocketAddr {
+    async fn scripted(
+        greeting: &'static str,
+        script: Vec<(&'static str, &'static str)>,
+    ) -> std::net::SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
@@ -370,7 +424,10 @@ mod tests {
         let smtp = scripted(
             "220-mail.test ESMTP\r\n220 ready\r\n",
             vec![
-                ("EHLO [127.0.0.1]", "250-mail.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n"),
+                (
+                    "EHLO [127.0.0.1]",
+                    "250-mail.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+                ),
                 ("STARTTLS", "220 2.0.0 Ready to start TLS\r\n"),
             ],
         )
@@ -390,15 +447,31 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_and_silence_are_errors() {
-        let smtp = scripted("220 mail\r\n", vec![("EHLO", "250-mail\r\n250 SIZE 10\r\n")]).await;
+        let smtp = scripted(
+            "220 mail\r\n",
+            vec![("EHLO", "250-mail\r\n250 SIZE 10\r\n")],
+        )
+        .await;
         assert_eq!(
             run(smtp, StartTls::Smtp).await,
             Err(StartTlsError::NotOffered { proto: "smtp" })
         );
         let ftp = scripted("220 FTP\r\n", vec![("AUTH TLS", "530 no TLS here\r\n")]).await;
-        assert!(matches!(run(ftp, StartTls::Ftp).await, Err(StartTlsError::Refused { what: "AUTH TLS", .. })));
+        assert!(matches!(
+            run(ftp, StartTls::Ftp).await,
+            Err(StartTlsError::Refused {
+                what: "AUTH TLS",
+                ..
+            })
+        ));
         let busy = scripted("554 go away\r\n", vec![]).await;
-        assert!(matches!(run(busy, StartTls::Smtp).await, Err(StartTlsError::Refused { what: "greeting", .. })));
+        assert!(matches!(
+            run(busy, StartTls::Smtp).await,
+            Err(StartTlsError::Refused {
+                what: "greeting",
+                ..
+            })
+        ));
 
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
@@ -408,10 +481,26 @@ mod tests {
         });
         let mut s = TcpStream::connect(addr).await.unwrap();
         let started = Instant::now();
-        let r = upgrade(&mut s, StartTls::Pop3, Instant::now() + Duration::from_millis(200)).await;
+        let r = upgrade(
+            &mut s,
+            StartTls::Pop3,
+            Instant::now() + Duration::from_millis(200),
+        )
+        .await;
         assert_eq!(r, Err(StartTlsError::Timeout { proto: "pop3" }));
         assert!(started.elapsed() < Duration::from_secs(1));
         hold.abort();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reply_parser_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            for kind in [ReplyKind::Coded, ReplyKind::Pop3, ReplyKind::ImapGreeting, ReplyKind::ImapTagged("a001")] {
+                if let Some((_, used)) = parse_reply(&bytes, kind) {
+                    proptest::prop_assert!(used <= bytes.len());
+                }
+            }
+        }
     }
 
     #[test]

@@ -34,8 +34,8 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::SignatureScheme;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{
-    AlgorithmIdentifier, CertificateDer, InvalidSignature, ServerName, SignatureVerificationAlgorithm,
-    TrustAnchor, UnixTime,
+    AlgorithmIdentifier, CertificateDer, InvalidSignature, ServerName,
+    SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
 };
 use std::net::IpAddr;
 use std::time::Duration;
@@ -72,10 +72,11 @@ impl TrustStore {
     pub fn with_extra(extra: &[CertificateDer<'_>]) -> Result<Self, VerifyError> {
         let mut store = TrustStore::default();
         for (index, der) in extra.iter().enumerate() {
-            let anchor = webpki::anchor_from_trusted_cert(der).map_err(|e| VerifyError::Anchor {
-                index,
-                reason: e.to_string(),
-            })?;
+            let anchor =
+                webpki::anchor_from_trusted_cert(der).map_err(|e| VerifyError::Anchor {
+                    index,
+                    reason: e.to_string(),
+                })?;
             store.anchors.push(anchor.to_owned());
         }
         Ok(store)
@@ -206,11 +207,17 @@ pub static HANDSHAKE_ALGS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms
     mapping: &[
         (
             SignatureScheme::ECDSA_NISTP384_SHA384,
-            &[webpki::ring::ECDSA_P384_SHA384, webpki::ring::ECDSA_P256_SHA384],
+            &[
+                webpki::ring::ECDSA_P384_SHA384,
+                webpki::ring::ECDSA_P256_SHA384,
+            ],
         ),
         (
             SignatureScheme::ECDSA_NISTP256_SHA256,
-            &[webpki::ring::ECDSA_P256_SHA256, webpki::ring::ECDSA_P384_SHA256],
+            &[
+                webpki::ring::ECDSA_P256_SHA256,
+                webpki::ring::ECDSA_P384_SHA256,
+            ],
         ),
         (SignatureScheme::ED25519, &[webpki::ring::ED25519]),
         (
@@ -571,8 +578,8 @@ mod tests {
 
     fn leaf(names: &[&str], signer: &Ca, from: OffsetDateTime, to: OffsetDateTime) -> Vec<u8> {
         let key = KeyPair::generate().unwrap();
-        let mut p =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap();
         p.distinguished_name.push(DnType::CommonName, names[0]);
         p.not_before = from;
         p.not_after = to;
@@ -587,8 +594,18 @@ mod tests {
 
     fn pki() -> Pki {
         let n = now();
-        let root = ca("Test Root", None, n - TDuration::days(3650), n + TDuration::days(3650));
-        let inter = ca("Test Inter", Some(&root), n - TDuration::days(365), n + TDuration::days(365));
+        let root = ca(
+            "Test Root",
+            None,
+            n - TDuration::days(3650),
+            n + TDuration::days(3650),
+        );
+        let inter = ca(
+            "Test Inter",
+            Some(&root),
+            n - TDuration::days(365),
+            n + TDuration::days(365),
+        );
         let store = TrustStore::with_extra(&[CertificateDer::from(root.der.clone())]).unwrap();
         Pki { root, inter, store }
     }
@@ -597,7 +614,12 @@ mod tests {
     fn leaf_plus_intermediate_without_root_is_trusted_complete_and_clean() {
         let p = pki();
         let n = now();
-        let l = leaf(&["a.test"], &p.inter, n - TDuration::days(1), n + TDuration::days(90));
+        let l = leaf(
+            &["a.test"],
+            &p.inter,
+            n - TDuration::days(1),
+            n + TDuration::days(90),
+        );
         let a = assess_chain(&[l, p.inter.der.clone()], Some("a.test"), &p.store, n);
         assert_eq!(a.trusted, Some(true), "{a:?}");
         assert_eq!(a.trust_error, None);
@@ -611,7 +633,12 @@ mod tests {
     fn with_the_root_too_is_still_trusted() {
         let p = pki();
         let n = now();
-        let l = leaf(&["a.test"], &p.inter, n - TDuration::days(1), n + TDuration::days(90));
+        let l = leaf(
+            &["a.test"],
+            &p.inter,
+            n - TDuration::days(1),
+            n + TDuration::days(90),
+        );
         let a = assess_chain(
             &[l, p.inter.der.clone(), p.root.der.clone()],
             Some("a.test"),
@@ -626,7 +653,12 @@ mod tests {
     fn expired_leaf_is_still_trusted_but_webpki_says_expired() {
         let p = pki();
         let n = now();
-        let l = leaf(&["a.test"], &p.inter, n - TDuration::days(100), n - TDuration::days(10));
+        let l = leaf(
+            &["a.test"],
+            &p.inter,
+            n - TDuration::days(100),
+            n - TDuration::days(10),
+        );
         let a = assess_chain(&[l, p.inter.der.clone()], Some("a.test"), &p.store, n);
         assert_eq!(a.trusted, Some(true));
         assert_eq!(a.webpki_error.as_deref(), Some("certificate expired"));
@@ -637,7 +669,12 @@ mod tests {
     fn missing_intermediate_is_incomplete_and_untrusted() {
         let p = pki();
         let n = now();
-        let l = leaf(&["a.test"], &p.inter, n - TDuration::days(1), n + TDuration::days(90));
+        let l = leaf(
+            &["a.test"],
+            &p.inter,
+            n - TDuration::days(1),
+            n + TDuration::days(90),
+        );
         let a = assess_chain(&[l], Some("a.test"), &p.store, n);
         assert_eq!(a.chain_complete, Some(false));
         assert_eq!(a.trusted, Some(false));
@@ -648,7 +685,12 @@ mod tests {
     fn unknown_private_ca_with_its_root_presented_is_untrusted_root() {
         let p = pki();
         let n = now();
-        let l = leaf(&["a.test"], &p.inter, n - TDuration::days(1), n + TDuration::days(90));
+        let l = leaf(
+            &["a.test"],
+            &p.inter,
+            n - TDuration::days(1),
+            n + TDuration::days(90),
+        );
         let a = assess_chain(
             &[l, p.inter.der.clone(), p.root.der.clone()],
             Some("a.test"),
@@ -666,9 +708,16 @@ mod tests {
         let n = now();
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["self.test".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "self.test");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "self.test");
         let der = params.self_signed(&key).unwrap().der().to_vec();
-        let a = assess_chain(std::slice::from_ref(&der), Some("self.test"), &TrustStore::default(), n);
+        let a = assess_chain(
+            std::slice::from_ref(&der),
+            Some("self.test"),
+            &TrustStore::default(),
+            n,
+        );
         assert_eq!(a.trusted, Some(false));
         assert_eq!(a.trust_error.as_deref(), Some("self-signed"));
         assert_eq!(a.chain_complete, Some(true));
@@ -682,10 +731,25 @@ mod tests {
     #[test]
     fn intermediate_expired_before_the_leaf_was_issued() {
         let n = now();
-        let root = ca("Old Root", None, n - TDuration::days(3650), n + TDuration::days(3650));
-        let inter = ca("Old Inter", Some(&root), n - TDuration::days(400), n - TDuration::days(30));
+        let root = ca(
+            "Old Root",
+            None,
+            n - TDuration::days(3650),
+            n + TDuration::days(3650),
+        );
+        let inter = ca(
+            "Old Inter",
+            Some(&root),
+            n - TDuration::days(400),
+            n - TDuration::days(30),
+        );
         let store = TrustStore::with_extra(&[CertificateDer::from(root.der.clone())]).unwrap();
-        let l = leaf(&["a.test"], &inter, n - TDuration::days(10), n + TDuration::days(80));
+        let l = leaf(
+            &["a.test"],
+            &inter,
+            n - TDuration::days(10),
+            n + TDuration::days(80),
+        );
         let a = assess_chain(&[l, inter.der.clone()], Some("a.test"), &store, n);
         assert_eq!(a.trusted, Some(false));
         assert_eq!(a.trust_error.as_deref(), Some("expired intermediate"));
@@ -696,7 +760,12 @@ mod tests {
     fn wrong_name_is_a_mismatch_not_untrusted() {
         let p = pki();
         let n = now();
-        let l = leaf(&["other.test"], &p.inter, n - TDuration::days(1), n + TDuration::days(90));
+        let l = leaf(
+            &["other.test"],
+            &p.inter,
+            n - TDuration::days(1),
+            n + TDuration::days(90),
+        );
         let a = assess_chain(&[l, p.inter.der.clone()], Some("a.test"), &p.store, n);
         assert_eq!(a.trusted, Some(true));
         assert_eq!(a.hostname_matches, Some(false));
@@ -706,7 +775,12 @@ mod tests {
             Some("certificate not valid for the hostname")
         );
         // No name given (IP target): no check.
-        let l = leaf(&["other.test"], &p.inter, n - TDuration::days(1), n + TDuration::days(90));
+        let l = leaf(
+            &["other.test"],
+            &p.inter,
+            n - TDuration::days(1),
+            n + TDuration::days(90),
+        );
         let a = assess_chain(&[l], None, &p.store, n);
         assert!(!a.hostname_checked);
         assert_eq!(a.hostname_matches, None);
@@ -718,7 +792,10 @@ mod tests {
         assert_eq!(a.trusted, Some(false));
         assert_eq!(a.parse_errors.len(), 1);
         assert!(a.certs.is_empty());
-        assert_eq!(assess_chain(&[], Some("x"), &TrustStore::default(), now()), ChainAssessment::default());
+        assert_eq!(
+            assess_chain(&[], Some("x"), &TrustStore::default(), now()),
+            ChainAssessment::default()
+        );
     }
 
     #[test]
@@ -736,11 +813,21 @@ mod tests {
         assert!(!m("x.test", &[]));
         // CN only without SANs.
         assert!(hostname_matches("cn.test", &[], &[], Some("cn.test")));
-        assert!(!hostname_matches("cn.test", &sans(&["other.test"]), &[], Some("cn.test")));
+        assert!(!hostname_matches(
+            "cn.test",
+            &sans(&["other.test"]),
+            &[],
+            Some("cn.test")
+        ));
         // IP targets: iPAddress SANs only, never a DNS SAN or CN spelling the address.
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(hostname_matches("192.0.2.1", &[], &[ip], None));
-        assert!(!hostname_matches("192.0.2.1", &sans(&["192.0.2.1"]), &[], Some("192.0.2.1")));
+        assert!(!hostname_matches(
+            "192.0.2.1",
+            &sans(&["192.0.2.1"]),
+            &[],
+            Some("192.0.2.1")
+        ));
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert!(hostname_matches("[2001:db8::1]", &[], &[v6], None));
     }
@@ -754,15 +841,25 @@ mod tests {
         );
         assert_eq!(load_pem_certs(pem.as_bytes()).unwrap().len(), 1);
         let store = TrustStore::with_extra_pem(pem.as_bytes()).unwrap();
-        assert_eq!(store.anchors().len(), webpki_roots::TLS_SERVER_ROOTS.len() + 1);
-        assert!(matches!(load_pem_certs(b"nothing here"), Err(VerifyError::NoCertificates)));
+        assert_eq!(
+            store.anchors().len(),
+            webpki_roots::TLS_SERVER_ROOTS.len() + 1
+        );
+        assert!(matches!(
+            load_pem_certs(b"nothing here"),
+            Err(VerifyError::NoCertificates)
+        ));
     }
 
     fn base64_lines(der: &[u8]) -> String {
         const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut s = String::new();
         for chunk in der.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
             for i in 0..4 {
                 if i <= chunk.len() {
