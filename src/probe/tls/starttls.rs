@@ -6,7 +6,6 @@
 //! ClientHello (RFC 3207 §4, the STARTTLS command-injection class of bugs): bytes after the
 //! final reply line are discarded, never fed to TLS.
 
-use std::time::Duration;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -307,6 +306,7 @@ async fn expect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::net::TcpListener;
 
     #[test]

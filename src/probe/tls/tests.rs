@@ -372,6 +372,7 @@ async fn clean_private_ca_server_yields_clean_facts_fast() {
     assert!(r.chain[1].is_ca);
     assert_eq!(r.chain_earliest.as_ref().unwrap().position, 0);
     assert!(r.speaks_tls());
+    assert_eq!(builtin_rules::fired(&r), Vec::<String>::new());
     // A healthy server never makes a probe wait for a timeout.
     assert!(took < Duration::from_millis(700), "took {took:?}");
 }
@@ -390,6 +391,12 @@ async fn certificate_validity_cases() {
         let addr = rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
         let r = probe_tls(addr, Some("v.test"), None, &cfg).await;
         let c = r.cert.as_ref().unwrap();
+        let rule = match case {
+            "expired" => "tls.cert.expired",
+            "expiring" => "tls.cert.expiring",
+            _ => "tls.cert.not-yet-valid",
+        };
+        assert_eq!(builtin_rules::fired(&r), [rule], "{case}");
         // Expiry never makes a chain untrusted (issue 3 §5).
         assert_eq!(r.tls.trusted, Some(true), "{case}: {:?}", r.tls.trust_error);
         match case {
@@ -432,6 +439,7 @@ async fn self_signed_leaf() {
     assert_eq!(r.tls.trust_error.as_deref(), Some("self-signed"));
     assert_eq!(r.tls.chain_complete, Some(true));
     assert_eq!(r.tls.hostname_matches, Some(true));
+    assert_eq!(builtin_rules::fired(&r), ["tls.cert.self-signed"]);
 }
 
 #[tokio::test]
@@ -444,6 +452,7 @@ async fn chain_shapes() {
     assert_eq!(r.tls.chain_complete, Some(false));
     assert_eq!(r.tls.trusted, Some(false));
     assert_eq!(r.tls.trust_error.as_deref(), Some("incomplete chain"));
+    assert_eq!(builtin_rules::fired(&r), ["tls.cert.incomplete-chain"]);
     // Full chain with the root, root not trusted by anyone: untrusted root, complete.
     let addr = rustls_server(
         vec![
@@ -464,6 +473,7 @@ async fn chain_shapes() {
     assert_eq!(r.tls.chain_complete, Some(true));
     assert_eq!(r.tls.trusted, Some(false));
     assert_eq!(r.tls.trust_error.as_deref(), Some("untrusted root"));
+    assert_eq!(builtin_rules::fired(&r), ["tls.cert.untrusted"]);
     assert_eq!(r.chain.len(), 3);
     assert!(r.chain[2].self_signed && !r.chain[2].weak_signature);
 }
@@ -477,11 +487,13 @@ async fn wrong_san_and_ip_targets() {
     let r = probe_tls(addr, Some("wanted.test"), None, &cfg).await;
     assert_eq!(r.tls.hostname_matches, Some(false));
     assert_eq!(r.tls.trusted, Some(true));
+    assert_eq!(builtin_rules::fired(&r), ["tls.cert.hostname-mismatch"]);
     // An IP target: no SNI, no hostname check (the SNI argument is ignored when it is an IP).
     let r = probe_tls(addr, Some("127.0.0.1"), None, &cfg).await;
     assert_eq!(r.tls.sni, None);
     assert!(!r.tls.hostname_checked);
     assert_eq!(r.tls.hostname_matches, None);
+    assert_eq!(builtin_rules::fired(&r), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -557,6 +569,14 @@ async fn openssl_tls10_and_tls11_only_servers() {
         assert_eq!(c.sans, ["legacy.test"]);
         assert_eq!(t.trust_error.as_deref(), Some("self-signed"));
         assert_eq!(t.forward_secrecy, Some(true));
+        assert_eq!(
+            builtin_rules::fired(&r),
+            [
+                "tls.cert.self-signed",
+                "tls.protocol.legacy",
+                "tls.protocol.no-tls13"
+            ]
+        );
     }
 }
 
@@ -595,6 +615,7 @@ async fn openssl_null_and_anon_suites() {
     // The modern client still gets a normal handshake and the chain.
     assert_eq!(t.handshake_error, None);
     assert_eq!(t.chain_source.as_deref(), Some("rustls"));
+    assert!(builtin_rules::fired(&r).contains(&"tls.cipher.weak".to_string()));
 }
 
 #[tokio::test]
@@ -697,6 +718,16 @@ async fn openssl_rsa1024_sha1_chain_is_trusted_but_weak() {
     // The self-signed CA's own SHA-256 signature is not weak anyway; the chain has 2 certs.
     assert_eq!(r.chain.len(), 2);
     assert!(!r.chain[1].weak_signature);
+    // Also: 20 days left is inside the 30-day window, and SECLEVEL=0 re-enables TLS 1.0/1.1.
+    assert_eq!(
+        builtin_rules::fired(&r),
+        [
+            "tls.cert.expiring",
+            "tls.cert.weak-key",
+            "tls.cert.weak-signature",
+            "tls.protocol.legacy"
+        ]
+    );
 }
 
 // ---------------------------------------------------------------- replay responders
@@ -719,6 +750,15 @@ async fn replayed_sslv3_rc4_server() {
     assert!(t.handshake_error.is_some());
     assert_eq!(t.forward_secrecy, Some(false));
     assert!(r.cert.is_none());
+    assert_eq!(
+        builtin_rules::fired(&r),
+        [
+            "tls.protocol.legacy",
+            "tls.cipher.weak",
+            "tls.cipher.no-forward-secrecy",
+            "tls.protocol.no-tls13"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -982,4 +1022,201 @@ async fn smtp_starttls_endpoint() {
     assert_eq!(t.alpn, None);
     assert!(t.probe_errors.is_empty(), "{:?}", t.probe_errors);
     assert_eq!(r.cert.unwrap().sans, ["mail.test"]);
+}
+
+// ---------------------------------------------------------------- rules/tls.toml over these facts
+
+/// Until the rule engine is merged: every built-in TLS rule compiles as CEL, reads only facts
+/// the probe produces (evaluation on the full sample never errors), is false on clean facts and
+/// true on at least one broken variant; every message placeholder evaluates on the sample.
+mod builtin_rules {
+    use crate::fact::tls::{sample, TlsSubject};
+
+    const RULES: &str = include_str!("../../../rules/tls.toml");
+
+    fn rules() -> Vec<toml::Table> {
+        let doc: toml::Table = toml::from_str(RULES).unwrap();
+        doc["rule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_table().unwrap().clone())
+            .collect()
+    }
+
+    fn eval(
+        expr: &str,
+        s: &TlsSubject,
+        params: Option<&toml::Value>,
+    ) -> Result<cel::Value, String> {
+        let program = cel::Program::compile(expr).map_err(|e| format!("{expr}: {e}"))?;
+        let mut ctx = cel::Context::default();
+        let json = serde_json::to_value(s).unwrap();
+        for (k, v) in json.as_object().unwrap() {
+            ctx.add_variable(k.as_str(), v.clone()).unwrap();
+        }
+        let params = params
+            .cloned()
+            .unwrap_or(toml::Value::Table(toml::Table::new()));
+        ctx.add_variable("params", params).unwrap();
+        program.execute(&ctx).map_err(|e| format!("{expr}: {e}"))
+    }
+
+    /// The ids of the built-in rules that match a live probe result.
+    pub(super) fn fired(r: &super::TlsProbeResult) -> Vec<String> {
+        let target = crate::fact::TargetFacts {
+            host: "x.test".into(),
+            ..Default::default()
+        };
+        let s = r.clone().into_subject("x.test:443".into(), target);
+        rules()
+            .iter()
+            .filter(|rule| matches(rule, &s))
+            .map(|rule| rule["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn matches(rule: &toml::Table, s: &TlsSubject) -> bool {
+        match eval(rule["when"].as_str().unwrap(), s, rule.get("params")) {
+            Ok(cel::Value::Bool(b)) => b,
+            Ok(other) => panic!("{}: not a bool: {other:?}", rule["id"]),
+            // An absent fact means "no match" (ARCHITECTURE §4).
+            Err(_) => false,
+        }
+    }
+
+    fn clean() -> TlsSubject {
+        let mut s = sample();
+        let t = &mut s.tls;
+        t.versions = vec!["tls1.2".into(), "tls1.3".into()];
+        t.tls1_0 = Some(false);
+        t.weak_ciphers.clear();
+        t.weak_3des = Some(false);
+        t.trust_error = None;
+        t.webpki_error = None;
+        t.handshake_error = None;
+        t.handshake_signature_error = None;
+        s.chain[0].days_left = 80;
+        s.chain[1].days_left = 400;
+        s.cert = Some(s.chain[0].clone());
+        s.chain_earliest = Some(s.chain[0].clone());
+        s
+    }
+
+    fn broken() -> Vec<TlsSubject> {
+        let mut a = clean();
+        {
+            let c = &mut a.chain[0];
+            c.expired = true;
+            c.days_left = -3;
+            c.self_signed = true;
+            c.key_bits = 1024;
+            c.weak_signature = true;
+        }
+        a.chain[1].days_left = 12;
+        a.cert = Some(a.chain[0].clone());
+        a.tls.trusted = Some(false);
+        a.tls.hostname_matches = Some(false);
+        a.tls.versions = vec!["sslv3".into(), "tls1.2".into()];
+        a.tls.weak_ciphers = vec!["rc4".into()];
+        a.tls.forward_secrecy = Some(false);
+        a.tls.tls1_3 = Some(false);
+
+        let mut b = clean();
+        b.chain[0].days_left = 5;
+        b.cert = Some(b.chain[0].clone());
+        b.tls.trusted = Some(false);
+        b.tls.trust_error = Some("untrusted root".into());
+
+        let mut c = clean();
+        c.chain[0].not_yet_valid = true;
+        c.cert = Some(c.chain[0].clone());
+        c.tls.trusted = Some(false);
+        c.tls.chain_complete = Some(false);
+        c.chain[0].key_type = "ec".into();
+        c.chain[0].key_bits = 192;
+        c.cert = Some(c.chain[0].clone());
+        vec![a, b, c]
+    }
+
+    #[test]
+    fn ids_are_the_issue_list() {
+        let ids: Vec<String> = rules()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "tls.cert.expired",
+                "tls.cert.expiring",
+                "tls.cert.not-yet-valid",
+                "tls.cert.self-signed",
+                "tls.cert.untrusted",
+                "tls.cert.incomplete-chain",
+                "tls.cert.hostname-mismatch",
+                "tls.cert.weak-key",
+                "tls.cert.weak-signature",
+                "tls.chain.expiring",
+                "tls.protocol.legacy",
+                "tls.cipher.weak",
+                "tls.cipher.no-forward-secrecy",
+                "tls.protocol.no-tls13",
+            ]
+        );
+    }
+
+    #[test]
+    fn conditions_evaluate_on_the_sample_and_separate_clean_from_broken() {
+        let sample = sample();
+        let clean = clean();
+        let broken = broken();
+        for rule in rules() {
+            let id = rule["id"].as_str().unwrap();
+            let when = rule["when"].as_str().unwrap();
+            let v = eval(when, &sample, rule.get("params")).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert!(matches!(v, cel::Value::Bool(_)), "{id}: {v:?}");
+            assert!(!matches(&rule, &clean), "{id} fires on clean facts");
+            assert!(
+                broken.iter().any(|b| matches(&rule, b)),
+                "{id} fires on no broken case"
+            );
+        }
+    }
+
+    #[test]
+    fn absent_facts_do_not_match() {
+        let mut s = clean();
+        s.tls.tls1_3 = None;
+        s.tls.forward_secrecy = None;
+        s.tls.trusted = None;
+        s.tls.chain_complete = None;
+        s.tls.hostname_matches = None;
+        s.cert = None;
+        s.chain.clear();
+        s.chain_earliest = None;
+        for rule in rules() {
+            assert!(!matches(&rule, &s), "{}", rule["id"]);
+        }
+    }
+
+    #[test]
+    fn message_placeholders_evaluate_on_the_sample() {
+        let s = sample();
+        for rule in rules() {
+            for field in ["message", "remediation"] {
+                let Some(text) = rule.get(field).and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let mut rest = text;
+                while let Some(start) = rest.find("{{") {
+                    let end = rest[start..].find("}}").expect("closed placeholder") + start;
+                    let expr = rest[start + 2..end].trim();
+                    eval(expr, &s, rule.get("params"))
+                        .unwrap_or_else(|e| panic!("{}: {field}: {e}", rule["id"]));
+                    rest = &rest[end + 2..];
+                }
+            }
+        }
+    }
 }
