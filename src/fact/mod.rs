@@ -9,6 +9,7 @@
 pub mod dns;
 pub mod http;
 pub mod port;
+pub mod tls;
 
 pub use http::HttpSubject;
 pub use port::{PortFacts, PortState, PortSubject};

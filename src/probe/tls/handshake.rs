@@ -1,0 +1,230 @@
+//! The modern handshake: what a current client (rustls, ring provider) negotiates, and the
+//! presented chain.
+//!
+//! The certificate verifier never aborts: it records the chain and the OCSP staple, and checks
+//! the handshake signature (ServerKeyExchange / CertificateVerify) without enforcing it —
+//! enforcing would abort RSA-1024 servers, whose facts we want. Trust is decided afterwards,
+//! from the recorded chain, by `verify::assess_chain`.
+
+use super::hello::Version;
+use super::starttls::{self, StartTls};
+use super::verify::HANDSHAKE_ALGS;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, ProtocolVersion, SignatureScheme};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+
+/// ALPN offered on direct TLS (not after STARTTLS: mail servers have no use for it, and a server
+/// configured with ALPN may refuse a client whose protocols it does not know).
+const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// What the modern handshake observed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModernOutcome {
+    /// The presented chain (DER, leaf first, capped), even when the handshake then failed.
+    pub chain: Vec<Vec<u8>>,
+    pub version: Option<Version>,
+    pub cipher: Option<u16>,
+    pub alpn: Option<String>,
+    pub ocsp_stapled: Option<bool>,
+    pub signature_error: Option<String>,
+    /// Why the handshake failed (`None` on success).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    chain: Vec<Vec<u8>>,
+    ocsp_stapled: Option<bool>,
+    signature_error: Option<String>,
+}
+
+/// Records instead of judging (module docs).
+#[derive(Debug)]
+struct RecordingVerifier {
+    chain_certs: usize,
+    record: Mutex<Recorded>,
+}
+
+impl RecordingVerifier {
+    fn note_signature(
+        &self,
+        verdict: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if let Err(e) = verdict {
+            if let Ok(mut r) = self.record.lock() {
+                r.signature_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+        Ok(HandshakeSignatureValid::assertion())
+    }
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut r) = self.record.lock() {
+            r.chain = std::iter::once(end_entity)
+                .chain(intermediates)
+                .take(self.chain_certs)
+                .map(|c| c.as_ref().to_vec())
+                .collect();
+            r.ocsp_stapled = Some(!ocsp_response.is_empty());
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.note_signature(rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &HANDSHAKE_ALGS,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.note_signature(rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &HANDSHAKE_ALGS,
+        ))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        HANDSHAKE_ALGS.supported_schemes()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// Handshake with rustls (TLS 1.3 and 1.2) on a fresh connection, bounded by `timeout` for the
+/// connect and `deadline` for everything.
+pub async fn probe_modern(
+    addr: SocketAddr,
+    sni: Option<&str>,
+    starttls: Option<StartTls>,
+    timeout: Duration,
+    deadline: Duration,
+    chain_certs: usize,
+) -> ModernOutcome {
+    let verifier = Arc::new(RecordingVerifier {
+        chain_certs,
+        record: Mutex::new(Recorded::default()),
+    });
+    let mut out = match handshake(addr, sni, starttls, timeout, deadline, verifier.clone()).await {
+        Ok(o) => o,
+        Err(e) => ModernOutcome {
+            error: Some(e),
+            ..Default::default()
+        },
+    };
+    if let Ok(mut r) = verifier.record.lock() {
+        out.chain = std::mem::take(&mut r.chain);
+        out.ocsp_stapled = r.ocsp_stapled;
+        out.signature_error = r.signature_error.take();
+    }
+    out
+}
+
+async fn handshake(
+    addr: SocketAddr,
+    sni: Option<&str>,
+    starttls: Option<StartTls>,
+    timeout: Duration,
+    deadline: Duration,
+    verifier: Arc<RecordingVerifier>,
+) -> Result<ModernOutcome, String> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("client configuration: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    if starttls.is_none() {
+        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    }
+    // Each probe is a first contact: no tickets, no session IDs carried between probes.
+    config.resumption = Resumption::disabled();
+    // An IP address as server name makes rustls send no SNI (RFC 6066 forbids IP literals).
+    let server_name = match sni.and_then(|s| ServerName::try_from(s.to_string()).ok()) {
+        Some(name) => name,
+        None => ServerName::IpAddress(addr.ip().into()),
+    };
+
+    let deadline_at = Instant::now() + deadline;
+    let connect_by = deadline_at.min(Instant::now() + timeout);
+    let mut stream = match tokio::time::timeout_at(connect_by, TcpStream::connect(addr)).await {
+        Err(_) => return Err(format!("connect timeout after {} ms", timeout.as_millis())),
+        Ok(Err(e)) => return Err(format!("connect: {e}")),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    if let Some(proto) = starttls {
+        starttls::upgrade(&mut stream, proto, deadline_at)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let connector = TlsConnector::from(Arc::new(config));
+    let tls =
+        match tokio::time::timeout_at(deadline_at, connector.connect(server_name, stream)).await {
+            Err(_) => {
+                return Err(format!(
+                    "handshake timeout after {} ms",
+                    deadline.as_millis()
+                ))
+            }
+            Ok(Err(e)) => return Err(handshake_error(&e)),
+            Ok(Ok(tls)) => tls,
+        };
+    let (_, conn) = tls.get_ref();
+    Ok(ModernOutcome {
+        version: conn.protocol_version().and_then(|v| match v {
+            ProtocolVersion::TLSv1_3 => Some(Version::Tls13),
+            ProtocolVersion::TLSv1_2 => Some(Version::Tls12),
+            _ => None,
+        }),
+        cipher: conn.negotiated_cipher_suite().map(|s| u16::from(s.suite())),
+        alpn: conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        ..Default::default()
+    })
+}
+
+/// tokio-rustls wraps the rustls error in an io::Error; show the rustls message.
+fn handshake_error(e: &std::io::Error) -> String {
+    match e.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => e.to_string(),
+    }
+}
