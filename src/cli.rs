@@ -216,7 +216,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return code;
         }
@@ -537,9 +541,16 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
     let mut rule_paths: Vec<At<PathBuf>> = Vec::new();
     if let Some(c) = &config {
         let shown = c.path.display().to_string();
-        rule_paths.extend(c.rules.paths.iter().map(|p| At::with_origin(p.clone(), shown.clone())));
+        rule_paths.extend(
+            c.rules
+                .paths
+                .iter()
+                .map(|p| At::with_origin(p.clone(), shown.clone())),
+        );
         for d in &c.rules.disable {
-            overrides.disable.push(At::with_origin(d.value.clone(), d.at.clone()));
+            overrides
+                .disable
+                .push(At::with_origin(d.value.clone(), d.at.clone()));
         }
         for s in &c.rules.severity {
             overrides
@@ -547,9 +558,10 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
                 .insert(s.value.0.clone(), At::with_origin(s.value.1, s.at.clone()));
         }
         for p in &c.rules.params {
-            overrides
-                .params
-                .insert(p.value.0.clone(), At::with_origin(p.value.1.clone(), p.at.clone()));
+            overrides.params.insert(
+                p.value.0.clone(),
+                At::with_origin(p.value.1.clone(), p.at.clone()),
+            );
         }
         overrides.tags.extend(
             c.rules
@@ -564,15 +576,21 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
             .iter()
             .map(|p| At::with_origin(p.clone(), "--rules")),
     );
-    overrides
-        .only
-        .extend(args.only_rules.iter().map(|r| At::with_origin(r.clone(), "--rule")));
-    overrides
-        .skip
-        .extend(args.skip_rules.iter().map(|r| At::with_origin(r.clone(), "--skip-rule")));
-    overrides
-        .tags
-        .extend(args.tags.iter().map(|t| At::with_origin(t.clone(), "--tag")));
+    overrides.only.extend(
+        args.only_rules
+            .iter()
+            .map(|r| At::with_origin(r.clone(), "--rule")),
+    );
+    overrides.skip.extend(
+        args.skip_rules
+            .iter()
+            .map(|r| At::with_origin(r.clone(), "--skip-rule")),
+    );
+    overrides.tags.extend(
+        args.tags
+            .iter()
+            .map(|t| At::with_origin(t.clone(), "--tag")),
+    );
     let sources = RuleSources {
         builtin: !args.rule_sources.no_builtin_rules,
         paths: rule_paths,
@@ -598,7 +616,10 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         }
     };
 
-    let domains = config.as_ref().map(|c| c.domains.clone()).unwrap_or_default();
+    let domains = config
+        .as_ref()
+        .map(|c| c.domains.clone())
+        .unwrap_or_default();
     if targets.is_empty() && domains.is_empty() && errors.is_empty() {
         errors.push(
             "no targets: give them as arguments, with --targets-file, or in --config posture.toml"
@@ -619,7 +640,9 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         targets,
         domains,
         excludes,
-        ports: ports_spec.map(|s| s.ports()).unwrap_or_else(|| Arc::from([])),
+        ports: ports_spec
+            .map(|s| s.ports())
+            .unwrap_or_else(|| Arc::from([])),
         ports_text,
         ports_explicit,
         tls_ports,
@@ -692,8 +715,8 @@ pub async fn scan_and_report(plan: ScanPlan, outputs: Outputs, quiet: bool) -> u
             sig_cancel.store(true, Ordering::SeqCst);
         }
     });
-    let bar = (!quiet && std::io::stderr().is_terminal())
-        .then(|| spawn_progress_bar(progress.clone()));
+    let bar =
+        (!quiet && std::io::stderr().is_terminal()).then(|| spawn_progress_bar(progress.clone()));
     let plan = Arc::new(plan);
     let mut outcome = execute(plan.clone(), prepared, cancel.clone(), progress).await;
     signal.abort();

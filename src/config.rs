@@ -243,8 +243,14 @@ pub fn line_col(src: &str, offset: usize) -> (u32, u32) {
     let offset = offset.min(src.len());
     let before = &src.as_bytes()[..offset];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let col_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    let col = String::from_utf8_lossy(&before[col_start..]).chars().count() + 1;
+    let col_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&before[col_start..])
+        .chars()
+        .count()
+        + 1;
     (line as u32, col as u32)
 }
 
@@ -394,7 +400,12 @@ impl Config {
         }
 
         let mut rules = RulesSection {
-            paths: raw.rules.paths.iter().map(|p| base.join(p.get_ref())).collect(),
+            paths: raw
+                .rules
+                .paths
+                .iter()
+                .map(|p| base.join(p.get_ref()))
+                .collect(),
             tags: raw.rules.tags.clone(),
             ..RulesSection::default()
         };
@@ -594,9 +605,16 @@ banner_bytes = 2048
         assert_eq!(c.domains[0].name, "example.com");
         assert_eq!(c.rules.severity[0].value.1, Severity::Info);
         assert_eq!(c.rules.params[0].value.1["window_days"], 21);
-        assert_eq!(c.suppressions[0].target, SuppressTarget::Net("10.0.5.0/24".parse().unwrap()));
+        assert_eq!(
+            c.suppressions[0].target,
+            SuppressTarget::Net("10.0.5.0/24".parse().unwrap())
+        );
         assert_eq!(c.limits.as_ref().unwrap().banner_bytes, 2048);
-        assert_eq!(c.limits.as_ref().unwrap().timeout_ms, 1500, "other limits keep defaults");
+        assert_eq!(
+            c.limits.as_ref().unwrap().timeout_ms,
+            1500,
+            "other limits keep defaults"
+        );
     }
 
     #[test]
@@ -604,7 +622,9 @@ banner_bytes = 2048
         let e = parse("[scan]\nportz = \"80\"\n").unwrap_err().to_string();
         assert!(e.contains("posture.toml:2:1"), "{e}");
         assert!(e.contains("portz"), "{e}");
-        let e = parse("[[target]]\nhost = \"a.example\"\ntag = []\n").unwrap_err().to_string();
+        let e = parse("[[target]]\nhost = \"a.example\"\ntag = []\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("posture.toml:3:1"), "{e}");
     }
 
@@ -616,7 +636,11 @@ banner_bytes = 2048
         .unwrap_err();
         assert_eq!(e.0.len(), 5, "{e}");
         assert!(e.0[0].starts_with("posture.toml:2:9"), "{e}");
-        assert!(e.0.iter().any(|m| m.starts_with("posture.toml:5:8") && m.contains("bad host")), "{e}");
+        assert!(
+            e.0.iter()
+                .any(|m| m.starts_with("posture.toml:5:8") && m.contains("bad host")),
+            "{e}"
+        );
     }
 
     #[test]

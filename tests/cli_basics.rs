@@ -6,8 +6,14 @@ use crate::support::*;
 fn version_prints_rule_pack_identity() {
     let out = posture().arg("--version").assert().code(0);
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    assert!(text.starts_with(&format!("posture {}", env!("CARGO_PKG_VERSION"))), "{text}");
-    let line = text.lines().find(|l| l.contains("builtin:ports.toml")).expect(&text);
+    assert!(
+        text.starts_with(&format!("posture {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("builtin:ports.toml"))
+        .expect(&text);
     let sha = line.rsplit("sha256:").next().unwrap();
     assert_eq!(sha.len(), 64, "{line}");
 }
@@ -17,7 +23,11 @@ fn targets_file_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("targets.txt");
     std::fs::write(&f, "# lab\n127.0.0.1\n\n127.0.0.2:99999\n").unwrap();
-    let out = posture().args(["scan", "-q", "--targets-file"]).arg(&f).assert().code(2);
+    let out = posture()
+        .args(["scan", "-q", "--targets-file"])
+        .arg(&f)
+        .assert()
+        .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains(&format!("{}:4", f.display())), "{err}");
     assert!(err.contains("127.0.0.2:99999"), "{err}");
@@ -26,7 +36,16 @@ fn targets_file_errors_name_file_and_line() {
 #[test]
 fn list_targets_expands_lazily_with_exclusions_and_stdin() {
     let out = posture()
-        .args(["scan", "--list-targets", "--ports", "22,80", "--exclude", "127.0.0.2", "--targets-file", "-"])
+        .args([
+            "scan",
+            "--list-targets",
+            "--ports",
+            "22,80",
+            "--exclude",
+            "127.0.0.2",
+            "--targets-file",
+            "-",
+        ])
         .write_stdin("127.0.0.0/30 # four addresses\nhttps://127.0.0.9:8443/\n")
         .assert()
         .code(0);
@@ -50,7 +69,10 @@ fn list_targets_expands_lazily_with_exclusions_and_stdin() {
 
 #[test]
 fn ipv6_prefixes_shorter_than_112_are_refused() {
-    let out = posture().args(["scan", "--list-targets", "fd00::/64"]).assert().code(2);
+    let out = posture()
+        .args(["scan", "--list-targets", "fd00::/64"])
+        .assert()
+        .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("/112"), "{err}");
 }

@@ -17,9 +17,18 @@ fn finding_at_threshold_exits_1_and_none_reports_only() {
     let (_rt, redis) = start_lab(Kind::Redis);
     let t = format!("127.0.0.1:{}", redis.addr.port());
     posture().args(["scan", "-q", &t]).assert().code(1);
-    posture().args(["scan", "-q", "--fail-on", "critical", &t]).assert().code(0);
-    posture().args(["scan", "-q", "--fail-on", "none", &t]).assert().code(0);
-    posture().args(["scan", "-q", "--fail-on", "medium", &t]).assert().code(1);
+    posture()
+        .args(["scan", "-q", "--fail-on", "critical", &t])
+        .assert()
+        .code(0);
+    posture()
+        .args(["scan", "-q", "--fail-on", "none", &t])
+        .assert()
+        .code(0);
+    posture()
+        .args(["scan", "-q", "--fail-on", "medium", &t])
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -28,7 +37,16 @@ fn unresolvable_name_is_incomplete_exit_3_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     posture()
-        .args(["scan", "-q", "--timeout-ms", "200", "--resolver", &resolver.to_string(), "gone.invalid:80", "--json"])
+        .args([
+            "scan",
+            "-q",
+            "--timeout-ms",
+            "200",
+            "--resolver",
+            &resolver.to_string(),
+            "gone.invalid:80",
+            "--json",
+        ])
         .arg(&json)
         .assert()
         .code(3);
@@ -37,16 +55,34 @@ fn unresolvable_name_is_incomplete_exit_3_unless_allowed() {
     assert_eq!(inc["stage"], "resolve");
     assert_eq!(inc["endpoint"], "gone.invalid:80");
     posture()
-        .args(["scan", "-q", "--timeout-ms", "200", "--allow-incomplete", "--resolver", &resolver.to_string(), "gone.invalid:80"])
+        .args([
+            "scan",
+            "-q",
+            "--timeout-ms",
+            "200",
+            "--allow-incomplete",
+            "--resolver",
+            &resolver.to_string(),
+            "gone.invalid:80",
+        ])
         .assert()
         .code(0);
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    posture().args(["scan", "-q", "not a host"]).assert().code(2);
-    posture().args(["scan", "-q", "--ports", "0-10", "127.0.0.1"]).assert().code(2);
-    posture().args(["scan", "-q", "--fail-on", "severe", "127.0.0.1"]).assert().code(2);
+    posture()
+        .args(["scan", "-q", "not a host"])
+        .assert()
+        .code(2);
+    posture()
+        .args(["scan", "-q", "--ports", "0-10", "127.0.0.1"])
+        .assert()
+        .code(2);
+    posture()
+        .args(["scan", "-q", "--fail-on", "severe", "127.0.0.1"])
+        .assert()
+        .code(2);
     posture().args(["scan", "-q"]).assert().code(2);
     posture().args(["frobnicate"]).assert().code(2);
 }
@@ -70,14 +106,33 @@ fn unwritable_report_exits_2_but_writes_the_others() {
 #[test]
 fn host_cap_requires_max_hosts() {
     let out = posture()
-        .args(["scan", "-q", "--list-targets", "--ports", "80", "127.0.0.0/15"])
+        .args([
+            "scan",
+            "-q",
+            "--list-targets",
+            "--ports",
+            "80",
+            "127.0.0.0/15",
+        ])
         .assert()
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("131072") && err.contains("--max-hosts"), "{err}");
+    assert!(
+        err.contains("131072") && err.contains("--max-hosts"),
+        "{err}"
+    );
     // With the cap raised, the dry run lists without sending anything.
     posture()
-        .args(["scan", "-q", "--list-targets", "--ports", "80", "--max-hosts", "200000", "127.0.0.0/15"])
+        .args([
+            "scan",
+            "-q",
+            "--list-targets",
+            "--ports",
+            "80",
+            "--max-hosts",
+            "200000",
+            "127.0.0.0/15",
+        ])
         .assert()
         .code(0);
 }

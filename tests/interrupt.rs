@@ -11,7 +11,16 @@ fn sigint_writes_incomplete_reports_and_exits_130() {
     let sarif = dir.path().join("r.sarif");
     // A scope far too large to finish in the test's time: 127.0.0.0/14 × 1000 ports.
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("posture"))
-        .args(["scan", "-q", "--max-hosts", "300000", "--ports", "top1000", "127.0.0.0/14", "--json"])
+        .args([
+            "scan",
+            "-q",
+            "--max-hosts",
+            "300000",
+            "--ports",
+            "top1000",
+            "127.0.0.0/14",
+            "--json",
+        ])
         .arg(&json)
         .arg("--sarif")
         .arg(&sarif)
@@ -30,13 +39,20 @@ fn sigint_writes_incomplete_reports_and_exits_130() {
         if let Some(s) = child.try_wait().unwrap() {
             break s.code();
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "posture did not stop after SIGINT");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "posture did not stop after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(code, Some(130));
     let r = read_json(&json);
     assert_eq!(r["scan"]["interrupted"], true);
-    assert!(r["incomplete"].as_array().unwrap().iter().any(|i| i["stage"] == "interrupted"));
+    assert!(r["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["stage"] == "interrupted"));
     let s = read_json(&sarif);
     assert_valid_sarif(&s);
     assert_eq!(s["runs"][0]["invocations"][0]["executionSuccessful"], false);

@@ -12,14 +12,23 @@ fn broken_rule_file_exits_2_naming_file_line_and_column() {
         "[[rule]]\nid = \"corp.ssh\"\ntitle = \"SSH\"\nseverity = \"high\"\nsubject = \"port\"\nwhen = \"port.nmber == 22\"\nmessage = \"x\"\n",
     )
     .unwrap();
-    let out = posture().args(["rules", "validate"]).arg(&path).assert().code(2);
+    let out = posture()
+        .args(["rules", "validate"])
+        .arg(&path)
+        .assert()
+        .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains(&format!("{}:6:", path.display())), "{err}");
     assert!(err.contains("nmber"), "{err}");
     // The same file given to a scan stops it before anything is sent.
     let ls = listeners(1);
     posture()
-        .args(["scan", "-q", &format!("127.0.0.1:{}", ports_of(&ls)[0]), "--rules"])
+        .args([
+            "scan",
+            "-q",
+            &format!("127.0.0.1:{}", ports_of(&ls)[0]),
+            "--rules",
+        ])
         .arg(&path)
         .assert()
         .code(2);
@@ -44,7 +53,11 @@ tags = ["security", "patching"]
 "#,
     )
     .unwrap();
-    posture().args(["rules", "validate"]).arg(&rules).assert().code(0);
+    posture()
+        .args(["rules", "validate"])
+        .arg(&rules)
+        .assert()
+        .code(0);
     let json = dir.path().join("r.json");
     let t = format!("127.0.0.1:{}", ssh.addr.port());
     posture()
@@ -57,15 +70,36 @@ tags = ["security", "patching"]
     let r = read_json(&json);
     assert_eq!(finding_ids(&r), ["corp.old-openssh"]);
     let msg = r["findings"][0]["message"].as_str().unwrap();
-    assert!(msg.starts_with(&format!("{t} runs SSH-2.0-OpenSSH_7.4")), "{msg}");
+    assert!(
+        msg.starts_with(&format!("{t} runs SSH-2.0-OpenSSH_7.4")),
+        "{msg}"
+    );
     // --skip-rule removes it; --rule keeps only it.
     posture()
-        .args(["scan", "-q", &t, "--fail-on", "low", "--skip-rule", "corp.old-openssh", "--rules"])
+        .args([
+            "scan",
+            "-q",
+            &t,
+            "--fail-on",
+            "low",
+            "--skip-rule",
+            "corp.old-openssh",
+            "--rules",
+        ])
         .arg(&rules)
         .assert()
         .code(0);
     posture()
-        .args(["scan", "-q", &t, "--fail-on", "low", "--rule", "corp.old-openssh", "--rules"])
+        .args([
+            "scan",
+            "-q",
+            &t,
+            "--fail-on",
+            "low",
+            "--rule",
+            "corp.old-openssh",
+            "--rules",
+        ])
         .arg(&rules)
         .assert()
         .code(1);
@@ -76,8 +110,17 @@ fn rules_list_and_explain() {
     let out = posture().args(["rules", "list"]).assert().code(0);
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(text.contains("port.risky-service"), "{text}");
-    let out = posture().args(["rules", "explain", "port.risky-service"]).assert().code(0);
+    let out = posture()
+        .args(["rules", "explain", "port.risky-service"])
+        .assert()
+        .code(0);
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    assert!(text.contains("port.number") || text.contains("port.service"), "{text}");
-    posture().args(["rules", "explain", "no.such.rule"]).assert().code(2);
+    assert!(
+        text.contains("port.number") || text.contains("port.service"),
+        "{text}"
+    );
+    posture()
+        .args(["rules", "explain", "no.such.rule"])
+        .assert()
+        .code(2);
 }

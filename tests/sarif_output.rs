@@ -35,18 +35,33 @@ fn risky_port_finding_is_valid_sarif_with_a_synthetic_location() {
     assert_eq!(r["level"], "error");
     let locs = r["locations"].as_array().unwrap();
     assert_eq!(locs.len(), 1);
-    let uri = locs[0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
+    let uri = locs[0]["physicalLocation"]["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap();
     assert_eq!(uri, format!("targets/port/127.0.0.1/{port}"));
-    assert!(r["message"]["text"].as_str().unwrap().starts_with(&target), "{r}");
+    assert!(
+        r["message"]["text"].as_str().unwrap().starts_with(&target),
+        "{r}"
+    );
     let fp = r["partialFingerprints"].as_object().unwrap();
     let json_fp = json["findings"][0]["fingerprint"].as_str().unwrap();
-    assert!(fp.values().any(|v| v == json_fp), "SARIF and JSON share the fingerprint");
+    assert!(
+        fp.values().any(|v| v == json_fp),
+        "SARIF and JSON share the fingerprint"
+    );
     // Rule metadata GitHub shows.
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
-    let rule = rules.iter().find(|x| x["id"] == "port.risky-service").unwrap();
+    let rule = rules
+        .iter()
+        .find(|x| x["id"] == "port.risky-service")
+        .unwrap();
     assert_eq!(rule["properties"]["security-severity"], "8.0");
     assert!(rule["help"]["markdown"].as_str().unwrap().len() > 20);
-    assert!(rule["properties"]["tags"].as_array().unwrap().iter().any(|t| t == "security"));
+    assert!(rule["properties"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "security"));
 }
 
 #[test]
@@ -74,7 +89,15 @@ fn inventory_targets_point_at_their_posture_toml_line() {
     let sarif = dir.path().join("r.sarif");
     posture()
         .current_dir(dir.path())
-        .args(["scan", "--config", "posture.toml", "--fail-on", "none", "-q", "--sarif"])
+        .args([
+            "scan",
+            "--config",
+            "posture.toml",
+            "--fail-on",
+            "none",
+            "-q",
+            "--sarif",
+        ])
         .arg(&sarif)
         .assert()
         .code(0);
@@ -89,19 +112,25 @@ fn inventory_targets_point_at_their_posture_toml_line() {
 
 #[test]
 fn ipv6_locations_have_no_colon() {
-    let Ok(l) = std::net::TcpListener::bind("[::1]:0") else { return };
+    let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
+        return;
+    };
     let _ = l;
     let (_rt, redis) = {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let svc = rt
-            .block_on(posture::lab::services::start(Kind::Redis, "[::1]:0".parse().unwrap()))
+            .block_on(posture::lab::services::start(
+                Kind::Redis,
+                "[::1]:0".parse().unwrap(),
+            ))
             .unwrap();
         (rt, svc)
     };
     let target = format!("[::1]:{}", redis.addr.port());
     let (sarif, _) = scan_to_sarif(&[&target]);
     assert_valid_sarif(&sarif);
-    let uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    let uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"]
         .as_str()
         .unwrap()
         .to_string();

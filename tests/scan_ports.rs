@@ -7,12 +7,23 @@ use posture::lab::services::Kind;
 fn finds_exactly_the_open_ports_in_a_list() {
     let ls = listeners(5);
     let mut ports = ports_of(&ls);
-    let closed: Vec<u16> = (0..5).map(|_| closed_port()).filter(|p| !ports.contains(p)).collect();
+    let closed: Vec<u16> = (0..5)
+        .map(|_| closed_port())
+        .filter(|p| !ports.contains(p))
+        .collect();
     let spec: Vec<String> = ports.iter().chain(&closed).map(u16::to_string).collect();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     posture()
-        .args(["scan", "127.0.0.1", "--ports", &spec.join(","), "--fail-on", "none", "-q"])
+        .args([
+            "scan",
+            "127.0.0.1",
+            "--ports",
+            &spec.join(","),
+            "--fail-on",
+            "none",
+            "-q",
+        ])
         .arg("--json")
         .arg(&json)
         .assert()
@@ -35,7 +46,15 @@ fn all_ports_of_loopback_finds_exactly_the_listeners() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     posture()
-        .args(["scan", "127.0.0.1", "--ports", "all", "--fail-on", "none", "-q"])
+        .args([
+            "scan",
+            "127.0.0.1",
+            "--ports",
+            "all",
+            "--fail-on",
+            "none",
+            "-q",
+        ])
         .arg("--json")
         .arg(&json)
         .assert()
@@ -77,10 +96,15 @@ fn banner_identifies_the_service_whatever_the_port() {
     assert_eq!(r["endpoint"], format!("127.0.0.1:{}", redis.addr.port()));
     let s = by_port(ssh.addr.port());
     assert_eq!(s["port"]["service"], "ssh");
-    assert!(s["port"]["banner"].as_str().unwrap().starts_with("SSH-2.0-OpenSSH_7.4"));
+    assert!(s["port"]["banner"]
+        .as_str()
+        .unwrap()
+        .starts_with("SSH-2.0-OpenSSH_7.4"));
     // The risky redis is a finding; ssh is not.
     let findings = report["findings"].as_array().unwrap();
-    assert!(findings.iter().any(|f| f["rule_id"] == "port.risky-service" && f["port"] == redis.addr.port()));
+    assert!(findings
+        .iter()
+        .any(|f| f["rule_id"] == "port.risky-service" && f["port"] == redis.addr.port()));
     assert!(!findings.iter().any(|f| f["port"] == ssh.addr.port()));
 }
 
@@ -91,7 +115,15 @@ fn url_scheme_selects_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     posture()
-        .args(["scan", "--fail-on", "none", "-q", "--checks", "ports", "--json"])
+        .args([
+            "scan",
+            "--fail-on",
+            "none",
+            "-q",
+            "--checks",
+            "ports",
+            "--json",
+        ])
         .arg(&json)
         .arg(format!("ftp://127.0.0.1:{port}"))
         .assert()

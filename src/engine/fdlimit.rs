@@ -16,7 +16,9 @@ pub fn raise_fd_limit() -> u64 {
 /// report files, probes and stdio, and never below 1.
 pub fn cap_concurrency(requested: usize, fd_limit: u64) -> usize {
     let cap = fd_limit.saturating_sub(FD_RESERVE).max(1);
-    requested.min(usize::try_from(cap).unwrap_or(usize::MAX)).max(1)
+    requested
+        .min(usize::try_from(cap).unwrap_or(usize::MAX))
+        .max(1)
 }
 
 #[cfg(test)]

@@ -252,7 +252,10 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
                         .into_iter()
                         .filter(|ip| !plan.excludes.contains(*ip))
                         .collect();
-                    (Some(Arc::<str>::from(n.as_str())), AddrList::List(kept.into()))
+                    (
+                        Some(Arc::<str>::from(n.as_str())),
+                        AddrList::List(kept.into()),
+                    )
                 }
                 Some(Err(reason)) => {
                     let shown = match t.port {

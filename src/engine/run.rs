@@ -7,17 +7,15 @@
 //! kept, so memory is bounded by the concurrency and the number of open ports, not by the
 //! size of the scope.
 
+use super::endpoint::{assess_endpoint, display_with_ip, Assessed};
 use super::plan::{AddrList, Prepared, ScanPlan};
 use super::sweep::{self, AddrSet, SweepConfig, SweepGroup, SweepResult, SweepVerdict};
-use crate::fact::{HttpSubject, PortFacts, PortState, PortSubject, SubjectFacts, TargetFacts};
-use crate::finding::{sort_findings, Finding, Subject};
+use crate::fact::SubjectFacts;
+use crate::finding::{sort_findings, Finding};
 use crate::outcome::{IncompleteEndpoint, ScanMeta, ScanOutcome, ScanStats, Scope, ToolInfo};
-use crate::probe::banner::probe_banner;
-use crate::probe::http::{probe_http, HttpProbeConfig};
-use crate::probe::service::{guess_service, printable_banner};
-use crate::target::{Endpoint, Scheme};
+use crate::target::Endpoint;
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,13 +32,6 @@ pub struct Progress {
     pub total: AtomicU64,
     pub done: AtomicU64,
     pub open: AtomicU64,
-}
-
-/// What one endpoint task produced.
-struct EndpointResult {
-    subjects: Vec<SubjectFacts>,
-    findings: Vec<Finding>,
-    incomplete: Vec<IncompleteEndpoint>,
 }
 
 /// Runs the scan described by `plan` over the prepared work list.
@@ -118,16 +109,16 @@ pub async fn execute(
         });
 
     let sem = Arc::new(Semaphore::new(plan.limits.concurrency.max(1)));
-    let mut tasks: JoinSet<EndpointResult> = JoinSet::new();
+    let mut tasks: JoinSet<Assessed> = JoinSet::new();
     let mut seen: HashSet<(Arc<str>, IpAddr, u16)> = HashSet::new();
     let mut subjects = Vec::new();
     let mut findings = Vec::new();
     let groups_meta = Arc::new(prepared.groups.clone());
 
-    let absorb = |r: EndpointResult,
-                      subjects: &mut Vec<SubjectFacts>,
-                      findings: &mut Vec<Finding>,
-                      incomplete: &mut Vec<IncompleteEndpoint>| {
+    let absorb = |r: Assessed,
+                  subjects: &mut Vec<SubjectFacts>,
+                  findings: &mut Vec<Finding>,
+                  incomplete: &mut Vec<IncompleteEndpoint>| {
         subjects.extend(r.subjects);
         findings.extend(r.findings);
         incomplete.extend(r.incomplete);
@@ -188,7 +179,10 @@ pub async fn execute(
         }
     }
     let joined = match sweeper {
-        Ok(handle) => tokio::task::spawn_blocking(move || handle.join().ok()).await.ok().flatten(),
+        Ok(handle) => tokio::task::spawn_blocking(move || handle.join().ok())
+            .await
+            .ok()
+            .flatten(),
         Err(e) => {
             tracing::error!("cannot start the sweep thread: {e}");
             None
@@ -220,8 +214,11 @@ pub async fn execute(
     dedup_findings(&mut findings);
     sort_findings(&mut findings);
     subjects.sort_by(|a, b| {
-        (a.subject(), a.target().ip.as_deref(), a.endpoint())
-            .cmp(&(b.subject(), b.target().ip.as_deref(), b.endpoint()))
+        (a.subject(), a.target().ip.as_deref(), a.endpoint()).cmp(&(
+            b.subject(),
+            b.target().ip.as_deref(),
+            b.endpoint(),
+        ))
     });
     incomplete.sort_by(|a, b| (&a.endpoint, &a.stage).cmp(&(&b.endpoint, &b.stage)));
 
@@ -267,15 +264,6 @@ pub async fn execute(
     }
 }
 
-/// `host:port`, and the address too when the host is a name: `shop.example.com:443 (192.0.2.1)`.
-fn display_with_ip(ep: &Endpoint) -> String {
-    if ep.is_named() {
-        format!("{} ({})", ep.display(), ep.ip)
-    } else {
-        ep.display()
-    }
-}
-
 /// RFC 3339 UTC with second precision, as SARIF and the JSON report carry it.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     let t = t.replace_nanosecond(0).unwrap_or(t);
@@ -287,115 +275,4 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
 fn dedup_findings(findings: &mut Vec<Finding>) {
     let mut seen = HashSet::new();
     findings.retain(|f| seen.insert(f.fingerprint.clone()));
-}
-
-/// Everything done to one open port, bounded by the endpoint deadline.
-async fn assess_endpoint(plan: &ScanPlan, ep: Endpoint, cancel: &AtomicBool) -> EndpointResult {
-    let deadline = plan.limits.endpoint_timeout();
-    match tokio::time::timeout(deadline, assess_endpoint_inner(plan, &ep, cancel)).await {
-        Ok(r) => r,
-        Err(_) => EndpointResult {
-            subjects: Vec::new(),
-            findings: Vec::new(),
-            incomplete: vec![IncompleteEndpoint {
-                endpoint: display_with_ip(&ep),
-                stage: "deadline".into(),
-                reason: format!(
-                    "the endpoint was not fully assessed within {} ms",
-                    plan.limits.endpoint_timeout_ms
-                ),
-            }],
-        },
-    }
-}
-
-async fn assess_endpoint_inner(
-    plan: &ScanPlan,
-    ep: &Endpoint,
-    _cancel: &AtomicBool,
-) -> EndpointResult {
-    let spec = &plan.targets[ep.target];
-    let addr = SocketAddr::new(ep.ip, ep.port);
-    let mut incomplete = Vec::new();
-    let target = TargetFacts {
-        host: ep.host.to_string(),
-        ip: Some(ep.ip.to_string()),
-        port: Some(ep.port),
-        tags: spec.meta.tags.clone(),
-        owner: spec.meta.owner.clone(),
-    };
-
-    let banner = probe_banner(addr, ep.port, &plan.limits).await;
-    if let Some(e) = &banner.error {
-        if banner.bytes.is_empty() && banner.connect_failed() {
-            incomplete.push(IncompleteEndpoint {
-                endpoint: display_with_ip(ep),
-                stage: "banner".into(),
-                reason: e.clone(),
-            });
-        }
-    }
-    let (service, source) = match ep.scheme {
-        Some(s) => (s.service().to_string(), "scheme"),
-        None => {
-            let (s, src) = guess_service(ep.port, &banner.bytes);
-            (s, src)
-        }
-    };
-    let port = PortFacts {
-        number: ep.port,
-        state: PortState::Open,
-        open: true,
-        service,
-        service_source: source.to_string(),
-        banner: printable_banner(&banner.bytes),
-    };
-    let is_http_service = port.service == "http";
-    let facts = SubjectFacts::Port(PortSubject {
-        endpoint: ep.display(),
-        target: target.clone(),
-        port,
-    });
-    let mut findings = Vec::new();
-    if plan.checks.ports {
-        let location = plan.location_for(spec, Subject::Port, &ep.host, &ep.port.to_string());
-        findings.extend(crate::rule::evaluate(&plan.rules, &facts, &location));
-    }
-    let mut subjects = vec![facts];
-
-    // HTTP: URL targets say so; otherwise the banner (or the answer to our nudge) was HTTP.
-    let http_tls = match ep.scheme {
-        Some(Scheme::Http) => Some(false),
-        Some(Scheme::Https) => Some(true),
-        Some(_) => None,
-        None if is_http_service => Some(false),
-        None => None,
-    };
-    if let (true, Some(tls)) = (plan.checks.http, http_tls) {
-        let cfg = HttpProbeConfig::from_limits(&plan.limits);
-        let http = probe_http(addr, &ep.host, tls, &cfg).await;
-        if http.status == 0 {
-            incomplete.push(IncompleteEndpoint {
-                endpoint: display_with_ip(ep),
-                stage: "http".into(),
-                reason: http
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "no HTTP response".into()),
-            });
-        }
-        let facts = SubjectFacts::Http(HttpSubject {
-            endpoint: ep.display(),
-            target: target.clone(),
-            http,
-        });
-        let location = plan.location_for(spec, Subject::Http, &ep.host, &ep.port.to_string());
-        findings.extend(crate::rule::evaluate(&plan.rules, &facts, &location));
-        subjects.push(facts);
-    }
-    EndpointResult {
-        subjects,
-        findings,
-        incomplete,
-    }
 }

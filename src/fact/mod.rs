@@ -11,8 +11,10 @@ pub mod http;
 pub mod port;
 pub mod tls;
 
+pub use dns::DnsSubject;
 pub use http::HttpSubject;
 pub use port::{PortFacts, PortState, PortSubject};
+pub use tls::TlsSubject;
 
 use crate::finding::Subject;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,8 @@ pub struct TargetFacts {
 pub enum SubjectFacts {
     Port(PortSubject),
     Http(HttpSubject),
+    Tls(Box<TlsSubject>),
+    Dns(Box<DnsSubject>),
 }
 
 impl SubjectFacts {
@@ -46,6 +50,8 @@ impl SubjectFacts {
         match self {
             SubjectFacts::Port(_) => Subject::Port,
             SubjectFacts::Http(_) => Subject::Http,
+            SubjectFacts::Tls(_) => Subject::Tls,
+            SubjectFacts::Dns(_) => Subject::Dns,
         }
     }
 
@@ -53,6 +59,8 @@ impl SubjectFacts {
         match self {
             SubjectFacts::Port(p) => &p.endpoint,
             SubjectFacts::Http(h) => &h.endpoint,
+            SubjectFacts::Tls(t) => &t.endpoint,
+            SubjectFacts::Dns(d) => &d.endpoint,
         }
     }
 
@@ -60,6 +68,8 @@ impl SubjectFacts {
         match self {
             SubjectFacts::Port(p) => &p.target,
             SubjectFacts::Http(h) => &h.target,
+            SubjectFacts::Tls(t) => &t.target,
+            SubjectFacts::Dns(d) => &d.target,
         }
     }
 
@@ -68,6 +78,8 @@ impl SubjectFacts {
     pub fn item_key(&self) -> Option<String> {
         match self {
             SubjectFacts::Port(_) | SubjectFacts::Http(_) => None,
+            SubjectFacts::Tls(t) => t.item_key(),
+            SubjectFacts::Dns(d) => d.item_key(),
         }
     }
 
@@ -77,6 +89,8 @@ impl SubjectFacts {
         let value = match self {
             SubjectFacts::Port(p) => serde_json::to_value(p),
             SubjectFacts::Http(h) => serde_json::to_value(h),
+            SubjectFacts::Tls(t) => serde_json::to_value(t),
+            SubjectFacts::Dns(d) => serde_json::to_value(d),
         };
         match value {
             Ok(serde_json::Value::Object(map)) => map,
@@ -118,7 +132,8 @@ impl SubjectFacts {
                 },
             })),
             Subject::Http => Some(SubjectFacts::Http(http::sample())),
-            Subject::Tls | Subject::Dns => None,
+            Subject::Tls => Some(SubjectFacts::Tls(Box::new(tls::sample()))),
+            Subject::Dns => Some(SubjectFacts::Dns(Box::new(dns::sample()))),
         }
     }
 }

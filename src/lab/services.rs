@@ -74,7 +74,11 @@ impl Kind {
     /// The answer to one line the client sent (None: say nothing).
     fn answer(self, line: &[u8]) -> Option<Vec<u8>> {
         let text = String::from_utf8_lossy(line);
-        let cmd = text.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let cmd = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         match self {
             Kind::Redis => Some(match cmd.as_str() {
                 "" => return None,
@@ -101,8 +105,12 @@ impl Kind {
                     None
                 }
             }
-            Kind::Smtp if !cmd.is_empty() => Some(b"502 5.5.2 Error: command not recognized\r\n".to_vec()),
-            Kind::Ftp if !cmd.is_empty() => Some(b"530 Please login with USER and PASS.\r\n".to_vec()),
+            Kind::Smtp if !cmd.is_empty() => {
+                Some(b"502 5.5.2 Error: command not recognized\r\n".to_vec())
+            }
+            Kind::Ftp if !cmd.is_empty() => {
+                Some(b"530 Please login with USER and PASS.\r\n".to_vec())
+            }
             _ => None,
         }
     }
@@ -198,14 +206,18 @@ mod tests {
 
     #[tokio::test]
     async fn services_answer_like_the_real_thing() {
-        let redis = start(Kind::Redis, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let redis = start(Kind::Redis, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let mut s = TcpStream::connect(redis.addr).await.unwrap();
         s.write_all(b"PING\r\n").await.unwrap();
         let mut buf = [0u8; 64];
         let n = s.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"+PONG\r\n");
 
-        let mysql = start(Kind::Mysql, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mysql = start(Kind::Mysql, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let mut s = TcpStream::connect(mysql.addr).await.unwrap();
         let n = s.read(&mut buf).await.unwrap();
         assert!(n > 5);

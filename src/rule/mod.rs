@@ -31,7 +31,9 @@ use std::sync::Arc;
 /// line here; everything else (loading, `--version`, pack identities) follows.
 const BUILTIN_PACKS: &[(&str, &str)] = &[
     ("ports.toml", include_str!("../../rules/ports.toml")),
+    ("tls.toml", include_str!("../../rules/tls.toml")),
     ("http.toml", include_str!("../../rules/http.toml")),
+    ("dns.toml", include_str!("../../rules/dns.toml")),
 ];
 
 /// The built-in rule packs: `(file name, contents)`, for `posture --version` and loading.

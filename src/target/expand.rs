@@ -17,7 +17,10 @@ pub struct AddrBlock {
 
 impl AddrBlock {
     pub fn single(ip: IpAddr) -> AddrBlock {
-        AddrBlock { first: ip, count: 1 }
+        AddrBlock {
+            first: ip,
+            count: 1,
+        }
     }
 
     /// Every address of `net`, network and broadcast included (as nmap scans them).
@@ -88,7 +91,11 @@ impl Excludes {
                 Ok(ip) => IpNet::from(ip),
                 Err(_) => {
                     return Err(TargetError {
-                        input: item.chars().flat_map(char::escape_debug).take(120).collect(),
+                        input: item
+                            .chars()
+                            .flat_map(char::escape_debug)
+                            .take(120)
+                            .collect(),
                         reason: "an exclusion must be an IP address or a CIDR network".into(),
                     })
                 }
@@ -172,7 +179,10 @@ mod tests {
         let b = AddrBlock::of_net("10.0.0.0/8".parse().unwrap());
         assert_eq!(b.count, 1 << 24);
         assert_eq!(b.nth(0), Some("10.0.0.0".parse().unwrap()));
-        assert_eq!(b.nth((1 << 24) - 1), Some("10.255.255.255".parse().unwrap()));
+        assert_eq!(
+            b.nth((1 << 24) - 1),
+            Some("10.255.255.255".parse().unwrap())
+        );
         assert_eq!(b.nth(1 << 24), None);
         let b = AddrBlock::of_net("fd00::/120".parse().unwrap());
         assert_eq!(b.iter().count(), 256);
@@ -181,7 +191,11 @@ mod tests {
             first: "255.255.255.255".parse().unwrap(),
             count: 2,
         };
-        assert_eq!(top.iter().count(), 1, "never wraps past the end of the family");
+        assert_eq!(
+            top.iter().count(),
+            1,
+            "never wraps past the end of the family"
+        );
     }
 
     #[test]
@@ -194,7 +208,10 @@ mod tests {
         assert!(ex.contains("10.0.0.200".parse().unwrap()));
         assert!(ex.contains("::1".parse().unwrap()));
         assert!(!ex.contains("10.0.1.0".parse().unwrap()));
-        assert!(!ex.contains("0.0.0.1".parse().unwrap()), "families never mix");
+        assert!(
+            !ex.contains("0.0.0.1".parse().unwrap()),
+            "families never mix"
+        );
         let b = AddrBlock::of_net("10.0.0.0/23".parse().unwrap());
         assert_eq!(ex.excluded_in(&b), 256);
         assert_eq!(count_hosts([&b], &ex), 256);

@@ -25,7 +25,11 @@ pub struct TargetError {
 }
 
 fn err(input: &str, reason: impl Into<String>) -> TargetError {
-    let shown: String = input.chars().take(120).flat_map(char::escape_debug).collect();
+    let shown: String = input
+        .chars()
+        .take(120)
+        .flat_map(char::escape_debug)
+        .collect();
     TargetError {
         input: shown,
         reason: reason.into(),
@@ -213,10 +217,7 @@ pub fn parse_name(raw: &str, s: &str) -> Result<String, TargetError> {
             return Err(err(raw, format!("`{c}` is not allowed in a host name")));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(err(
-                raw,
-                "a host name label cannot start or end with `-`",
-            ));
+            return Err(err(raw, "a host name label cannot start or end with `-`"));
         }
     }
     // All-numeric dotted names that did not parse as an address are malformed addresses.
@@ -244,15 +245,30 @@ mod tests {
         assert_eq!(t.host, Host::Name("shop.example.com".into()));
         assert_eq!((t.port, t.scheme), (None, None));
 
-        assert_eq!(p("10.0.0.5").unwrap().host, Host::Ip("10.0.0.5".parse().unwrap()));
-        assert_eq!(p("2001:db8::1").unwrap().host, Host::Ip("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            p("10.0.0.5").unwrap().host,
+            Host::Ip("10.0.0.5".parse().unwrap())
+        );
+        assert_eq!(
+            p("2001:db8::1").unwrap().host,
+            Host::Ip("2001:db8::1".parse().unwrap())
+        );
         let t = p("10.0.0.5/24").unwrap();
         assert_eq!(t.host, Host::Cidr("10.0.0.0/24".parse().unwrap()));
-        assert_eq!(p("10.0.0.5/32").unwrap().host, Host::Ip("10.0.0.5".parse().unwrap()));
+        assert_eq!(
+            p("10.0.0.5/32").unwrap().host,
+            Host::Ip("10.0.0.5".parse().unwrap())
+        );
         let t = p("host.example:8443").unwrap();
-        assert_eq!((t.host, t.port), (Host::Name("host.example".into()), Some(8443)));
+        assert_eq!(
+            (t.host, t.port),
+            (Host::Name("host.example".into()), Some(8443))
+        );
         let t = p("[::1]:2525").unwrap();
-        assert_eq!((t.host, t.port), (Host::Ip("::1".parse().unwrap()), Some(2525)));
+        assert_eq!(
+            (t.host, t.port),
+            (Host::Ip("::1".parse().unwrap()), Some(2525))
+        );
         assert_eq!(p("[::1]").unwrap().port, None);
         let t = p("https://api.example.com:8443/health?x=1").unwrap();
         assert_eq!(t.host, Host::Name("api.example.com".into()));
@@ -300,7 +316,10 @@ mod tests {
         }
         let long = "a".repeat(64);
         assert!(p(&format!("{long}.example")).is_err());
-        assert!(p(&"x".repeat(3000)).unwrap_err().to_string().contains("longer"));
+        assert!(p(&"x".repeat(3000))
+            .unwrap_err()
+            .to_string()
+            .contains("longer"));
     }
 
     #[test]

@@ -19,7 +19,10 @@ use std::time::Duration;
 const RESOLVE_PARALLELISM: usize = 32;
 
 /// Builds the resolver: `server` if given, else the system configuration.
-pub fn build_resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<TokioResolver, String> {
+pub fn build_resolver(
+    server: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<TokioResolver, String> {
     let mut opts = ResolverOpts::default();
     opts.timeout = timeout;
     opts.attempts = 2;
@@ -59,7 +62,11 @@ pub fn build_resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<T
 }
 
 /// Resolves `name` to at most `max` addresses (A and AAAA), IPv4 first, deduplicated.
-pub async fn resolve_name(resolver: &TokioResolver, name: &str, max: usize) -> Result<Vec<IpAddr>, String> {
+pub async fn resolve_name(
+    resolver: &TokioResolver,
+    name: &str,
+    max: usize,
+) -> Result<Vec<IpAddr>, String> {
     // A fully-qualified name: no search-domain guessing.
     let fqdn = format!("{name}.");
     match resolver.lookup_ip(fqdn.as_str()).await {

@@ -69,7 +69,10 @@ pub fn finding_ids(report: &Value) -> Vec<String> {
 
 /// Validates `doc` against the official SARIF 2.1.0 schema; panics with every error.
 pub fn assert_valid_sarif(doc: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../../fixtures/schemas/sarif-schema-2.1.0.json")).unwrap();
+    let schema: Value = serde_json::from_str(include_str!(
+        "../../fixtures/schemas/sarif-schema-2.1.0.json"
+    ))
+    .unwrap();
     let validator = jsonschema::draft7::new(&schema).expect("schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(doc)
@@ -79,14 +82,19 @@ pub fn assert_valid_sarif(doc: &Value) {
 }
 
 /// A fake risky service (redis-like: answers PING with +PONG, says nothing first).
-pub fn start_lab(kind: posture::lab::services::Kind) -> (tokio::runtime::Runtime, posture::lab::services::LabService) {
+pub fn start_lab(
+    kind: posture::lab::services::Kind,
+) -> (tokio::runtime::Runtime, posture::lab::services::LabService) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     let svc = rt
-        .block_on(posture::lab::services::start(kind, "127.0.0.1:0".parse().unwrap()))
+        .block_on(posture::lab::services::start(
+            kind,
+            "127.0.0.1:0".parse().unwrap(),
+        ))
         .unwrap();
     (rt, svc)
 }

@@ -521,7 +521,11 @@ async fn name_checks() {
     assert_eq!(fired(&f), set(&[]));
     // Zone checks on a name that does not exist: nothing to judge, said so.
     let f = probe_zone("missing.clean.test", &cfg).await;
-    assert!(!f.complete && f.errors[0].contains("NXDOMAIN"), "{:?}", f.errors);
+    assert!(
+        !f.complete && f.errors[0].contains("NXDOMAIN"),
+        "{:?}",
+        f.errors
+    );
     assert_eq!(fired(&f), set(&[]));
     let f = probe_name("not a name!", &cfg).await;
     assert!(!f.complete && !f.cname.checked);
