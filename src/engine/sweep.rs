@@ -204,8 +204,11 @@ fn within(ranges: &[(u128, u128)], x: u128) -> bool {
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
     /// Connects in flight in total, shared out between workers (capped per worker at
-    /// [`LOOPBACK_WINDOW_PER_WORKER`] when every target is loopback).
+    /// `loopback_window` when every target is loopback).
     pub window: usize,
+    /// Cap on connects in flight per worker when every address is loopback (see
+    /// [`LOOPBACK_WINDOW_PER_WORKER`]); 0 = no cap.
+    pub loopback_window: usize,
     /// Event loops (threads); 0 = one per available core.
     pub workers: usize,
     /// No answer within this is filtered.
@@ -222,6 +225,7 @@ impl Default for SweepConfig {
     fn default() -> Self {
         SweepConfig {
             window: DEFAULT_CONCURRENCY,
+            loopback_window: LOOPBACK_WINDOW_PER_WORKER,
             workers: 0,
             timeout: Duration::from_millis(DEFAULT_TIMEOUT_MS),
             host_concurrency: 0,
@@ -237,6 +241,7 @@ impl SweepConfig {
     pub fn from_limits(limits: &Limits, excludes: Arc<Excludes>) -> SweepConfig {
         SweepConfig {
             window: limits.concurrency.max(1),
+            loopback_window: LOOPBACK_WINDOW_PER_WORKER,
             workers: 0,
             timeout: limits.timeout(),
             host_concurrency: limits.host_concurrency,
@@ -333,8 +338,8 @@ pub fn sweep(
     let loopback = groups.iter().all(|g| g.addrs.is_loopback());
     let per_worker = |w: usize| {
         let share = (window / workers + usize::from(w < window % workers)).max(1);
-        if loopback {
-            share.min(LOOPBACK_WINDOW_PER_WORKER)
+        if loopback && cfg.loopback_window > 0 {
+            share.min(cfg.loopback_window)
         } else {
             share
         }

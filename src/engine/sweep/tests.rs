@@ -296,7 +296,7 @@ fn cancel_stops_early() {
     assert!(stats.cancelled);
     let n = seen.load(Ordering::Relaxed) as u64;
     assert_eq!(stats.attempts, n);
-    assert!(n >= 200 && n < 2_000, "{n} verdicts after cancel");
+    assert!((200..2_000).contains(&n), "{n} verdicts after cancel");
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Cancelled before the start: nothing is tried.
@@ -542,9 +542,11 @@ fn sweep_tick_is_bounded() {
 
 #[test]
 fn config_from_limits() {
-    let mut l = Limits::default();
-    l.rate = 0;
-    l.host_concurrency = 4;
+    let mut l = Limits {
+        rate: 0,
+        host_concurrency: 4,
+        ..Limits::default()
+    };
     let c = SweepConfig::from_limits(&l, Arc::new(Excludes::default()));
     assert_eq!(c.window, DEFAULT_CONCURRENCY);
     assert_eq!(c.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
