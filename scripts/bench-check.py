@@ -98,7 +98,8 @@ def check(fmt, result, expected):
 def stats(name, baseline, items, times):
     ts = sorted(float(t) for t in times)
     best, med = ts[0], statistics.median(ts)
-    ratio = f"{med / float(baseline):5.2f}x" if float(baseline) > 0 else "  -  "
+    base = float(baseline) if float(baseline) > 0 else med  # the baseline row itself
+    ratio = f"{med / base:5.2f}x"
     rate = int(items) / best if best > 0 else 0
     print(f"{name:<22} best {best:7.3f}s  median {med:7.3f}s  {rate:>10,.0f} ports/s  vs C {ratio}")
 

@@ -51,7 +51,7 @@ cargo build --release --locked 2>&1 | tail -1
 gcc -O2 -pthread -o "$WORK/connect_loop" scripts/bench/connect_loop.c
 POSTURE=$ROOT/target/release/posture
 HAVE_POSTURE=1
-if ! "$POSTURE" scan --help >/dev/null 2>&1; then
+if ! "$POSTURE" scan --help 2>&1 | grep -q -- '--ports'; then
     HAVE_POSTURE=0
     echo "note: '$POSTURE scan' is not available in this build; posture rows skipped"
 fi
@@ -85,8 +85,12 @@ measure() {
         rm -f "$result"
         local t0 t1
         t0=$(date +%s%N)
-        /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt" || true
+        local rc=0
+        /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt" || rc=$?
         t1=$(date +%s%N)
+        if ((rc != 0)); then
+            echo "   run $run: exit status $rc: $(head -c 200 "$WORK/stderr.txt")"
+        fi
         times+=("$(python3 -c "print(($t1 - $t0) / 1e9)")")
         local r
         r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")

@@ -359,12 +359,13 @@ pub fn sweep(
         on_result,
     };
 
+    let slices = plan.split(workers);
     let mut stats = SweepStats {
-        workers,
+        // Port-major slices snap to address boundaries: one host leaves the others empty.
+        workers: slices.iter().filter(|r| r.start < r.end).count(),
         window_per_worker: per_worker(0),
         ..SweepStats::default()
     };
-    let slices = plan.split(workers);
     std::thread::scope(|scope| {
         let handles: Vec<_> = slices
             .into_iter()
