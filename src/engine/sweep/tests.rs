@@ -556,3 +556,49 @@ fn config_from_limits() {
     let c = SweepConfig::from_limits(&l, Arc::new(Excludes::default()));
     assert_eq!(c.rate, NonZeroU32::new(u32::MAX));
 }
+
+/// Set in the child process of [`out_of_descriptors_is_retried_never_a_verdict`].
+const EMFILE_CHILD: &str = "POSTURE_SWEEP_EMFILE_CHILD";
+
+#[test]
+fn out_of_descriptors_is_retried_never_a_verdict() {
+    // The descriptor limit is per process, so the sweep runs in a child copy of this test
+    // binary that lowers its own soft limit far below the window (other tests keep theirs).
+    if std::env::var_os(EMFILE_CHILD).is_some() {
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        rlimit::setrlimit(rlimit::Resource::NOFILE, 24, hard).unwrap();
+        let host = IpAddr::V4(SCAN_BASE);
+        let (l, port) = listener(host);
+        let mut ports: Vec<u16> = (1..=1_500).collect();
+        ports.push(port);
+        let groups = [group(AddrSet::List(vec![host].into()), ports, 0)];
+        let (results, stats) = run(&groups, &cfg(128, 2));
+        drop(l);
+        assert!(
+            stats.local_retries > 0,
+            "the limit was never hit: {stats:?}"
+        );
+        assert_eq!(stats.local_failures, 0, "{stats:?}");
+        assert_eq!(stats.filtered, 0, "{stats:?}");
+        assert_eq!(results.len(), 1_501);
+        assert!(open_set(&results).contains(&(host, port)));
+        return;
+    }
+    let _g = lock();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "engine::sweep::tests::out_of_descriptors_is_retried_never_a_verdict",
+            "--test-threads=1",
+        ])
+        .env(EMFILE_CHILD, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "the child ran no test: {text}");
+}
