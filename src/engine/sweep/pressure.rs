@@ -248,14 +248,9 @@ mod tests {
         let mut p = Pressure::new(8);
         let mut retries = 0u16;
         let mut total_pause = Duration::ZERO;
-        loop {
-            match p.on_local_error(t0, 1, retries) {
-                Retry::Again => {
-                    total_pause += p.resume_at(t0).map(|t| t - t0).unwrap_or_default();
-                    retries += 1;
-                }
-                Retry::GiveUp => break,
-            }
+        while p.on_local_error(t0, 1, retries) == Retry::Again {
+            total_pause += p.resume_at(t0).map(|t| t - t0).unwrap_or_default();
+            retries += 1;
             assert!(retries <= MAX_ITEM_RETRIES);
         }
         assert_eq!(retries, MAX_ITEM_RETRIES);

@@ -296,7 +296,7 @@ fn cancel_stops_early() {
     assert!(stats.cancelled);
     let n = seen.load(Ordering::Relaxed) as u64;
     assert_eq!(stats.attempts, n);
-    assert!(n >= 200 && n < 2_000, "{n} verdicts after cancel");
+    assert!((200..2_000).contains(&n), "{n} verdicts after cancel");
     assert!(started.elapsed() < Duration::from_secs(5));
 
     // Cancelled before the start: nothing is tried.
@@ -542,9 +542,11 @@ fn sweep_tick_is_bounded() {
 
 #[test]
 fn config_from_limits() {
-    let mut l = Limits::default();
-    l.rate = 0;
-    l.host_concurrency = 4;
+    let mut l = Limits {
+        rate: 0,
+        host_concurrency: 4,
+        ..Limits::default()
+    };
     let c = SweepConfig::from_limits(&l, Arc::new(Excludes::default()));
     assert_eq!(c.window, DEFAULT_CONCURRENCY);
     assert_eq!(c.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
@@ -553,4 +555,50 @@ fn config_from_limits() {
     l.rate = 10_000_000_000;
     let c = SweepConfig::from_limits(&l, Arc::new(Excludes::default()));
     assert_eq!(c.rate, NonZeroU32::new(u32::MAX));
+}
+
+/// Set in the child process of [`out_of_descriptors_is_retried_never_a_verdict`].
+const EMFILE_CHILD: &str = "POSTURE_SWEEP_EMFILE_CHILD";
+
+#[test]
+fn out_of_descriptors_is_retried_never_a_verdict() {
+    // The descriptor limit is per process, so the sweep runs in a child copy of this test
+    // binary that lowers its own soft limit far below the window (other tests keep theirs).
+    if std::env::var_os(EMFILE_CHILD).is_some() {
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        rlimit::setrlimit(rlimit::Resource::NOFILE, 24, hard).unwrap();
+        let host = IpAddr::V4(SCAN_BASE);
+        let (l, port) = listener(host);
+        let mut ports: Vec<u16> = (1..=1_500).collect();
+        ports.push(port);
+        let groups = [group(AddrSet::List(vec![host].into()), ports, 0)];
+        let (results, stats) = run(&groups, &cfg(128, 2));
+        drop(l);
+        assert!(
+            stats.local_retries > 0,
+            "the limit was never hit: {stats:?}"
+        );
+        assert_eq!(stats.local_failures, 0, "{stats:?}");
+        assert_eq!(stats.filtered, 0, "{stats:?}");
+        assert_eq!(results.len(), 1_501);
+        assert!(open_set(&results).contains(&(host, port)));
+        return;
+    }
+    let _g = lock();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "engine::sweep::tests::out_of_descriptors_is_retried_never_a_verdict",
+            "--test-threads=1",
+        ])
+        .env(EMFILE_CHILD, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 passed"), "the child ran no test: {text}");
 }

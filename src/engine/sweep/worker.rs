@@ -145,14 +145,14 @@ fn check(stream: &TcpStream) -> Readiness {
         Ok(Some(e)) | Err(e) => from_error(e),
         Ok(None) => match stream.peer_addr() {
             Ok(peer) => {
+                // Close with a reset: no TIME_WAIT, no port exhaustion. Failing to set it
+                // costs only a TIME_WAIT entry, so it is not an error.
+                let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
                 if stream.local_addr().is_ok_and(|local| local == peer) {
                     // TCP simultaneous open with ourselves: a free ephemeral port on loopback.
                     // Nothing listens there.
                     Readiness::Verdict(SweepVerdict::Closed)
                 } else {
-                    // Close with a reset: no TIME_WAIT, no port exhaustion. Failing to set it
-                    // costs only a TIME_WAIT entry, so it is not an error.
-                    let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
                     Readiness::Verdict(SweepVerdict::Open)
                 }
             }
