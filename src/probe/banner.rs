@@ -12,7 +12,7 @@
 //! HTTP `GET /`, a redis `PING`, a TLS ClientHello we never finish, protocol negotiations
 //! (RDP, SMB2, MQTT with a broker-assigned client id), an LDAP rootDSE read, a MongoDB
 //! `isMaster`, a PostgreSQL startup packet with protocol 0.0 that every server rejects before
-//! authentication. Everything else gets nmap's GenericLines, `\r\n\r\n`.
+//! authentication. Everything else gets nmap's GetRequest, `GET / HTTP/1.0`.
 //! The bytes are built here as pure functions and checked by tests against the specs.
 
 use super::service::{is_tls_service, port_service};
@@ -307,7 +307,12 @@ impl Nudge {
             Some(
                 "ssh" | "smtp" | "ftp" | "pop3" | "imap" | "mysql" | "vnc" | "telnet" | "rsync",
             ) => Nudge::Listen,
-            _ => Nudge::GenericLines,
+            // memcached answers `ERROR` to an empty line; a GET would look like its own command.
+            Some("memcached") => Nudge::GenericLines,
+            // Everything else: nmap's GetRequest. HTTP servers answer it properly, and so do
+            // most line protocols (redis `-ERR`, memcached `ERROR`, SMTP/FTP-style `500`),
+            // where two bare newlines are silently ignored (redis skips empty lines).
+            _ => Nudge::Http,
         }
     }
 
@@ -800,7 +805,7 @@ mod tests {
         assert_eq!(Nudge::for_port(25), Nudge::Listen);
         assert_eq!(Nudge::for_port(587), Nudge::Listen);
         assert_eq!(Nudge::for_port(3306), Nudge::Listen);
-        assert_eq!(Nudge::for_port(61999), Nudge::GenericLines);
+        assert_eq!(Nudge::for_port(61999), Nudge::Http);
     }
 
     #[test]
