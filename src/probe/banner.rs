@@ -627,7 +627,12 @@ mod tests {
         speak_second(6379, b"PING\r\n", b"+PONG\r\n").await;
         speak_second(80, b"GET / HTTP/1.0\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n").await;
         speak_second(11211, b"\r\n\r\n", b"ERROR\r\nERROR\r\n").await;
-        speak_second(40000, b"\r\n\r\n", b"ERROR\r\n").await;
+        speak_second(
+            40000,
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"-ERR wrong number of arguments for 'get' command\r\n",
+        )
+        .await;
     }
 
     #[tokio::test]

@@ -135,6 +135,11 @@ impl Excludes {
         self.ranges.is_empty()
     }
 
+    /// Disjoint ranges after merging (overlapping and adjacent networks become one).
+    pub fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let (v6, x) = match ip {
             IpAddr::V4(a) => (false, u128::from(u32::from(a))),
