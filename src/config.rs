@@ -287,7 +287,7 @@ impl Config {
             format!("{shown}:{l}:{c}")
         };
         let raw: RawConfig = toml::from_str(src).map_err(|e| {
-            let pos = e.span().map(|s| at(s)).unwrap_or_else(|| shown.clone());
+            let pos = e.span().map(&at).unwrap_or_else(|| shown.clone());
             ConfigErrors(vec![format!("{pos}: {}", e.message().trim())])
         })?;
         let mut errors = Vec::new();

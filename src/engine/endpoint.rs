@@ -119,11 +119,11 @@ async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicB
                     .unwrap_or_else(|| "no HTTP response".into()),
             });
         }
-        let facts = SubjectFacts::Http(HttpSubject {
+        let facts = SubjectFacts::Http(Box::new(HttpSubject {
             endpoint: ep.display(),
             target: target.clone(),
             http,
-        });
+        }));
         let location = plan.location_for(spec, Subject::Http, &ep.host, &ep.port.to_string());
         findings.extend(crate::rule::evaluate(&plan.rules, &facts, &location));
         subjects.push(facts);

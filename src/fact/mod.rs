@@ -40,7 +40,7 @@ pub struct TargetFacts {
 #[serde(tag = "subject", rename_all = "lowercase")]
 pub enum SubjectFacts {
     Port(PortSubject),
-    Http(HttpSubject),
+    Http(Box<HttpSubject>),
     Tls(Box<TlsSubject>),
     Dns(Box<DnsSubject>),
 }
@@ -131,7 +131,7 @@ impl SubjectFacts {
                     banner: "\u{fffd}\u{fffd}login: ".into(),
                 },
             })),
-            Subject::Http => Some(SubjectFacts::Http(http::sample())),
+            Subject::Http => Some(SubjectFacts::Http(Box::new(http::sample()))),
             Subject::Tls => Some(SubjectFacts::Tls(Box::new(tls::sample()))),
             Subject::Dns => Some(SubjectFacts::Dns(Box::new(dns::sample()))),
         }
