@@ -5,6 +5,7 @@ mod support;
 
 mod cli_basics;
 mod exit_codes;
+mod http_checks;
 mod interrupt;
 mod rules_cli;
 mod sarif_output;

@@ -41,8 +41,11 @@ const CLIENT_HELLO_CAP: usize = (1 << 14) + 5;
 const NOT_AFTER_SLACK: TimeDuration = TimeDuration::hours(1);
 
 /// The security headers every lab HTTPS answer carries unless its case is about them.
-const GOOD_HEADERS: &[(&str, &str)] = &[
-    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),
+pub const GOOD_HEADERS: &[(&str, &str)] = &[
+    (
+        "Strict-Transport-Security",
+        "max-age=31536000; includeSubDomains",
+    ),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     (
@@ -79,7 +82,8 @@ fn ca_params(name: &str, now: OffsetDateTime) -> Result<CertificateParams, rcgen
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.distinguished_name.push(DnType::OrganizationName, "posture lab");
+    p.distinguished_name
+        .push(DnType::OrganizationName, "posture lab");
     p.distinguished_name.push(DnType::CommonName, name);
     p.not_before = now - TimeDuration::days(365);
     p.not_after = now + TimeDuration::days(3650);
@@ -107,14 +111,24 @@ fn to_io(e: rcgen::Error) -> io::Error {
 }
 
 impl LabPki {
+    /// A root and an intermediate valid from a year ago for ten years.
     pub fn new(now: OffsetDateTime) -> io::Result<LabPki> {
+        LabPki::with_intermediate_days(now, 3650)
+    }
+
+    /// Like [`LabPki::new`], with an intermediate that expires `now + intermediate_to_days`.
+    pub fn with_intermediate_days(
+        now: OffsetDateTime,
+        intermediate_to_days: i64,
+    ) -> io::Result<LabPki> {
         let now = now.replace_nanosecond(0).unwrap_or(now);
         let root_key = KeyPair::generate().map_err(to_io)?;
         let root_params = ca_params("posture lab root CA", now).map_err(to_io)?;
         let root_cert = root_params.self_signed(&root_key).map_err(to_io)?;
         let root_issuer = Issuer::new(root_params, root_key);
         let inter_key = KeyPair::generate().map_err(to_io)?;
-        let inter_params = ca_params("posture lab intermediate CA", now).map_err(to_io)?;
+        let mut inter_params = ca_params("posture lab intermediate CA", now).map_err(to_io)?;
+        inter_params.not_after = now + TimeDuration::days(intermediate_to_days) + NOT_AFTER_SLACK;
         let inter_cert = inter_params
             .signed_by(&inter_key, &root_issuer)
             .map_err(to_io)?;
@@ -498,7 +512,14 @@ pub async fn start_tls_lab(now: OffsetDateTime) -> io::Result<TlsLab> {
 
     let h = name("clean");
     let s = serve_https(pki.leaf(&[&h], -30, 335)?, good.clone()).await?;
-    add("clean", "nothing wrong (the control case)", h, "https", s, vec![]);
+    add(
+        "clean",
+        "nothing wrong (the control case)",
+        h,
+        "https",
+        s,
+        vec![],
+    );
 
     let h = name("expired");
     let s = serve_https(pki.leaf(&[&h], -100, -10)?, good.clone()).await?;
@@ -691,7 +712,10 @@ mod tests {
         let zone = lab.zone_text();
         for c in &lab.cases {
             let label = c.host.strip_suffix(".lab.test").unwrap();
-            assert!(zone.contains(&format!("\n{label} IN A 127.0.0.1\n")), "{zone}");
+            assert!(
+                zone.contains(&format!("\n{label} IN A 127.0.0.1\n")),
+                "{zone}"
+            );
             assert!(c.url.contains(&c.addr.port().to_string()));
         }
         crate::lab::dns_server::check_zone(LAB_ZONE, &zone).unwrap();

@@ -317,18 +317,14 @@ pub fn raw_server(
     respond: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
 ) -> SocketAddr {
     let respond = std::sync::Arc::new(respond);
-    let listener = env
-        .rt
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let listener = env.rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let task = env.rt.spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             let respond = respond.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 16 * 1024];
-                let n = match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await
-                {
+                let n = match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
                     Ok(Ok(n)) => n,
                     _ => return,
                 };
@@ -385,11 +381,7 @@ pub fn oversized_chain_flight() -> Vec<u8> {
 
 /// An SMTP server on the env's runtime that offers STARTTLS (when `offer`) and upgrades into
 /// rustls with `cert`; greets like Postfix, so the banner identifies SMTP on any port.
-pub fn smtp_server(
-    env: &mut Env,
-    cert: posture::lab::tls_lab::LabCert,
-    offer: bool,
-) -> SocketAddr {
+pub fn smtp_server(env: &mut Env, cert: posture::lab::tls_lab::LabCert, offer: bool) -> SocketAddr {
     let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -399,10 +391,7 @@ pub fn smtp_server(
     .with_single_cert(cert.chain, cert.key)
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let listener = env
-        .rt
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let listener = env.rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let task = env.rt.spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
@@ -451,7 +440,9 @@ async fn smtp_session(
             };
             s.write_all(caps).await.ok()?;
         } else if cmd == "STARTTLS" && offer {
-            s.write_all(b"220 2.0.0 Ready to start TLS\r\n").await.ok()?;
+            s.write_all(b"220 2.0.0 Ready to start TLS\r\n")
+                .await
+                .ok()?;
             let mut tls = acceptor.accept(s).await.ok()?;
             return tls.shutdown().await.ok();
         } else if cmd == "QUIT" {
