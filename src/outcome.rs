@@ -27,6 +27,10 @@ pub struct ScanOutcome {
     pub subjects: Vec<SubjectFacts>,
     /// Endpoints that could not be fully assessed, with the reason.
     pub incomplete: Vec<IncompleteEndpoint>,
+    /// Every distinct certificate seen on a TLS endpoint, with the endpoints that presented it,
+    /// earliest expiry first: the input of an expiry calendar (issue 3 §7).
+    #[serde(default)]
+    pub certificates: Vec<CertInventoryEntry>,
 }
 
 impl ScanOutcome {
@@ -147,4 +151,46 @@ pub struct IncompleteEndpoint {
     /// `interrupted`, `local`.
     pub stage: String,
     pub reason: String,
+}
+
+/// One certificate of the inventory (identified by its SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertInventoryEntry {
+    /// Lowercase hex SHA-256 of the DER encoding.
+    pub sha256: String,
+    /// RFC 4514 distinguished names.
+    pub subject: String,
+    pub issuer: String,
+    #[serde(default)]
+    pub sans: Vec<String>,
+    pub serial: String,
+    /// RFC 3339, UTC.
+    pub not_before: String,
+    pub not_after: String,
+    /// floor((not_after − now) / 1 day) at scan time; negative once expired.
+    pub days_left: i64,
+    pub expired: bool,
+    pub key_type: String,
+    pub key_bits: u32,
+    pub signature_algorithm: String,
+    pub self_signed: bool,
+    pub is_ca: bool,
+    /// The roles it was presented in, among `leaf`, `intermediate`, `root` (sorted, distinct).
+    pub roles: Vec<String>,
+    /// Every endpoint that presented it, and where in its chain.
+    pub presented_by: Vec<CertPresentation>,
+}
+
+/// One endpoint presenting a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CertPresentation {
+    /// `host:port` as in the endpoint's subjects.
+    pub endpoint: String,
+    /// The address scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// 0 for the leaf, 1 for the first certificate after it, … in presented order.
+    pub position: u32,
+    /// `leaf` (position 0), `root` (a later self-signed certificate) or `intermediate`.
+    pub role: String,
 }

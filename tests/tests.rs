@@ -5,7 +5,9 @@ mod support;
 
 mod cli_basics;
 mod exit_codes;
+mod http_checks;
 mod interrupt;
 mod rules_cli;
 mod sarif_output;
 mod scan_ports;
+mod tls_checks;

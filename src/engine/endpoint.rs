@@ -1,5 +1,28 @@
 //! Everything done to one open port: banner and service, then TLS and HTTP where they apply,
 //! each subject judged by the rules as soon as its facts are complete.
+//!
+//! # Where TLS is probed (issue 3 §1)
+//!
+//! * **TLS from the first byte, known in advance**: a URL whose scheme is TLS (`https`,
+//!   `smtps`, `imaps`, `pop3s`, `ldaps`, `ftps`, `tls`), a port of `--tls-ports`, or a port that
+//!   is TLS by convention ([`DIRECT_TLS_PORTS`]). The TLS probe runs first and the banner grab
+//!   is skipped when it succeeds: such a service never greets in plaintext, and waiting for a
+//!   greeting would cost the banner wait on every endpoint. When a conventional port does not
+//!   speak TLS, the banner grab names what is there instead (SSH on 443 is a real thing).
+//! * **TLS found on the wire**: any other open port whose banner (or answer to the nudge) is a
+//!   TLS record, or that stayed silent and then answers a ClientHello ([`speaks_tls`]: a TLS
+//!   server waits for a whole record, so it is silent after a plaintext nudge).
+//! * **STARTTLS**: SMTP, IMAP, POP3 and FTP, when the URL scheme says so or the greeting
+//!   identifies the protocol. A server that answers but does not offer the upgrade has no TLS
+//!   to assess; that is not a scan failure.
+//!
+//! SNI and the hostname check use the name the user gave; IP and CIDR targets get neither.
+//! An endpoint expected to speak TLS that does not (garbage, timeout) or whose certificate could
+//! not be read is listed as incomplete (stage `tls`).
+//!
+//! HTTP runs over TLS when ALPN selected `h2`/`http/1.1`, the scheme is `https`, or the port is
+//! an HTTPS port; on other direct-TLS ports of unknown purpose it is tried and kept only when the
+//! server answered HTTP. It never runs after STARTTLS (mail and file transfer).
 
 use super::plan::ScanPlan;
 use crate::fact::{HttpSubject, PortFacts, PortState, PortSubject, SubjectFacts, TargetFacts};
@@ -7,10 +30,49 @@ use crate::finding::{Finding, Subject};
 use crate::outcome::IncompleteEndpoint;
 use crate::probe::banner::probe_banner;
 use crate::probe::http::{probe_http, HttpProbeConfig};
-use crate::probe::service::{guess_service, printable_banner};
+use crate::probe::service::{
+    guess_service, is_tls_service, looks_like_tls, port_service, printable_banner, SOURCE_BANNER,
+    SOURCE_PROBE,
+};
+use crate::probe::tls::{probe_tls, speaks_tls, StartTls, TlsProbeConfig, TrustStore};
 use crate::target::{Endpoint, Scheme};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use time::OffsetDateTime;
+
+/// Ports where TLS starts with the first byte by convention (IANA / de-facto service names).
+pub const DIRECT_TLS_PORTS: &[u16] = &[
+    261,   // nsiiops
+    443,   // https
+    465,   // submissions (SMTP over TLS, RFC 8314)
+    563,   // nntps
+    636,   // ldaps
+    853,   // domain-s (DNS over TLS, RFC 7858)
+    989,   // ftps-data
+    990,   // ftps
+    992,   // telnets
+    993,   // imaps
+    994,   // ircs
+    995,   // pop3s
+    2376,  // docker daemon with TLS
+    3269,  // Active Directory global catalog over TLS
+    4443,  // https-alt (de facto)
+    5061,  // sips
+    5986,  // WinRM over HTTPS
+    6443,  // Kubernetes API server
+    6697,  // ircs-u (RFC 7194)
+    8443,  // https-alt
+    8883,  // secure-mqtt
+    9443,  // https-alt (de facto)
+    10250, // kubelet
+];
+
+/// Direct-TLS ports whose application protocol is HTTP: HTTP is probed over TLS there even
+/// when the server selected no ALPN protocol.
+pub const HTTPS_PORTS: &[u16] = &[443, 2376, 4443, 5986, 6443, 8443, 9443, 10250];
 
 /// What assessing one endpoint (or one domain) produced.
 pub struct Assessed {
@@ -48,89 +110,467 @@ pub async fn assess_endpoint(plan: &ScanPlan, ep: Endpoint, cancel: &AtomicBool)
     }
 }
 
+// ---------------------------------------------------------------- per-scan TLS context
+
+/// What every TLS probe of a scan shares: the trust store (Mozilla's roots plus `--ca-file`,
+/// loaded once) and "now" (taken once, so every certificate of a scan is judged at the same
+/// instant and `days_left` cannot differ between two endpoints of one report).
+#[derive(Debug, Clone)]
+pub struct TlsScanContext {
+    pub trust: Arc<TrustStore>,
+    pub now: OffsetDateTime,
+}
+
+impl TlsScanContext {
+    /// Loads `--ca-file` (when given) into a trust store. The error names the file.
+    pub fn load(ca_file: Option<&std::path::Path>, now: OffsetDateTime) -> Result<Self, String> {
+        let trust = match ca_file {
+            None => TrustStore::default(),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+                TrustStore::with_extra_pem(&pem)
+                    .map_err(|e| format!("--ca-file {}: {e}", path.display()))?
+            }
+        };
+        Ok(TlsScanContext {
+            trust: Arc::new(trust),
+            now,
+        })
+    }
+
+    pub fn probe_config(&self, plan: &ScanPlan) -> TlsProbeConfig {
+        TlsProbeConfig::new(&plan.limits, self.trust.clone(), self.now)
+    }
+}
+
+/// The scan's TLS context. `ScanPlan` has no place for it yet, so it is created on first use
+/// and kept per CA file for the life of the process: one `posture scan` is one process, so
+/// "now" is taken once per scan.
+fn tls_context(plan: &ScanPlan) -> Result<Arc<TlsScanContext>, String> {
+    type Contexts = Mutex<HashMap<Option<PathBuf>, Result<Arc<TlsScanContext>, String>>>;
+    static NOW: OnceLock<OffsetDateTime> = OnceLock::new();
+    static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
+    let now = *NOW.get_or_init(OffsetDateTime::now_utc);
+    let contexts = CONTEXTS.get_or_init(Default::default);
+    // A poisoned lock only means another endpoint panicked while loading: load again.
+    let mut map = contexts.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(plan.ca_file.clone())
+        .or_insert_with(|| TlsScanContext::load(plan.ca_file.as_deref(), now).map(Arc::new))
+        .clone()
+}
+
+// ---------------------------------------------------------------- decisions (pure)
+
+/// Why TLS is attempted from the first byte on an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectTls {
+    /// The URL scheme or `--tls-ports` says so: not speaking TLS makes the endpoint incomplete.
+    Expected,
+    /// The port is TLS by convention: when it does not speak TLS, the banner names what it is.
+    Conventional,
+}
+
+/// Whether TLS is attempted first on `port` of an endpoint with `scheme`.
+pub fn direct_tls(scheme: Option<Scheme>, port: u16, tls_ports: &[u16]) -> Option<DirectTls> {
+    match scheme {
+        Some(
+            Scheme::Https
+            | Scheme::Smtps
+            | Scheme::Imaps
+            | Scheme::Pop3s
+            | Scheme::Ldaps
+            | Scheme::Ftps
+            | Scheme::Tls,
+        ) => Some(DirectTls::Expected),
+        None | Some(Scheme::Tcp) if tls_ports.contains(&port) => Some(DirectTls::Expected),
+        None if DIRECT_TLS_PORTS.contains(&port) => Some(DirectTls::Conventional),
+        _ => None,
+    }
+}
+
+/// The STARTTLS protocol of an endpoint: from its URL scheme, else from a greeting that
+/// identified the protocol (`source` is `banner`). A port number alone is not enough.
+pub fn starttls_for(scheme: Option<Scheme>, service: &str, source: &str) -> Option<StartTls> {
+    match scheme {
+        Some(Scheme::Smtp) => Some(StartTls::Smtp),
+        Some(Scheme::Imap) => Some(StartTls::Imap),
+        Some(Scheme::Pop3) => Some(StartTls::Pop3),
+        Some(Scheme::Ftp) => Some(StartTls::Ftp),
+        None | Some(Scheme::Tcp) if source == SOURCE_BANNER => match service {
+            "smtp" => Some(StartTls::Smtp),
+            "imap" => Some(StartTls::Imap),
+            "pop3" => Some(StartTls::Pop3),
+            "ftp" => Some(StartTls::Ftp),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// How HTTP is tried over an endpoint's direct TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpsProbe {
+    /// The endpoint serves HTTP: a failure makes the endpoint incomplete.
+    Expected,
+    /// Unknown application protocol: keep the facts only if the server answered HTTP.
+    Try,
+    Skip,
+}
+
+/// Whether HTTP is probed over the direct TLS of an endpoint.
+pub fn https_probe(scheme: Option<Scheme>, port: u16, alpn: Option<&str>) -> HttpsProbe {
+    match scheme {
+        Some(Scheme::Https) => return HttpsProbe::Expected,
+        Some(Scheme::Tls | Scheme::Tcp) | None => {}
+        Some(_) => return HttpsProbe::Skip,
+    }
+    if matches!(alpn, Some("h2" | "http/1.1")) || HTTPS_PORTS.contains(&port) {
+        return HttpsProbe::Expected;
+    }
+    match port_service(port) {
+        // A mail, directory or file-transfer port speaks its own protocol over TLS.
+        Some(s) if is_tls_service(s) && s != "https" => HttpsProbe::Skip,
+        _ => HttpsProbe::Try,
+    }
+}
+
+// ---------------------------------------------------------------- the assessment
+
+/// One endpoint's assessment in progress: facts, findings and failures so far.
+struct Work<'a> {
+    plan: &'a ScanPlan,
+    ep: &'a Endpoint,
+    addr: SocketAddr,
+    target: TargetFacts,
+    out: Assessed,
+}
+
+impl Work<'_> {
+    fn incomplete(&mut self, stage: &str, reason: String) {
+        self.out.incomplete.push(IncompleteEndpoint {
+            endpoint: display_with_ip(self.ep),
+            stage: stage.into(),
+            reason,
+        });
+    }
+
+    /// Judge `facts` with the rules (when `enabled`) and keep them.
+    fn judge(&mut self, facts: SubjectFacts, subject: Subject, enabled: bool) {
+        if enabled {
+            let spec = &self.plan.targets[self.ep.target];
+            let location =
+                self.plan
+                    .location_for(spec, subject, &self.ep.host, &self.ep.port.to_string());
+            self.out
+                .findings
+                .extend(crate::rule::evaluate(&self.plan.rules, &facts, &location));
+        }
+        self.out.subjects.push(facts);
+    }
+
+    /// The name for SNI and the hostname check: the name the user gave, never an address.
+    fn sni(&self) -> Option<&str> {
+        self.ep.is_named().then_some(&*self.ep.host)
+    }
+
+    /// Runs the TLS probe; records the subject when the endpoint speaks TLS. Returns whether
+    /// it does, and the negotiated ALPN and modern-handshake success for the HTTP decision.
+    async fn tls(&mut self, starttls: Option<StartTls>, expected: bool) -> Option<TlsOutcome> {
+        let ctx = match tls_context(self.plan) {
+            Ok(c) => c,
+            Err(e) => {
+                self.incomplete("tls", e);
+                return None;
+            }
+        };
+        let cfg = ctx.probe_config(self.plan);
+        let r = probe_tls(self.addr, self.sni(), starttls, &cfg).await;
+        if !r.speaks_tls() {
+            if r.starttls_refused {
+                return None;
+            }
+            if expected {
+                let reason = r
+                    .tls
+                    .handshake_error
+                    .clone()
+                    .or_else(|| r.tls.probe_errors.first().cloned())
+                    .unwrap_or_else(|| "no TLS answer".into());
+                self.incomplete("tls", format!("expected TLS, none spoken: {reason}"));
+            }
+            return None;
+        }
+        // TLS answered but no certificate could be read (anonymous-only servers aside, e.g. a
+        // certificate message rustls refuses): the certificate checks could not run.
+        if r.cert.is_none() && !r.tls.weak_ciphers.iter().any(|c| c == "anon") {
+            let reason = r
+                .tls
+                .handshake_error
+                .clone()
+                .unwrap_or_else(|| "no certificate received".into());
+            self.incomplete(
+                "tls",
+                format!("TLS spoken but no certificate could be read: {reason}"),
+            );
+        }
+        let outcome = TlsOutcome {
+            alpn: r.tls.alpn.clone(),
+            modern_ok: r.tls.handshake_error.is_none(),
+        };
+        let facts = SubjectFacts::Tls(Box::new(
+            r.into_subject(self.ep.display(), self.target.clone()),
+        ));
+        self.judge(facts, Subject::Tls, true);
+        Some(outcome)
+    }
+
+    /// Runs the HTTP probe; records the subject (unless `keep_only_http` and no HTTP answer).
+    async fn http(&mut self, tls: bool, expected: bool) {
+        let cfg = HttpProbeConfig::from_limits(&self.plan.limits);
+        let http = probe_http(self.addr, &self.ep.host, tls, &cfg).await;
+        if http.status == 0 {
+            if !expected {
+                return;
+            }
+            let reason = http
+                .error
+                .clone()
+                .unwrap_or_else(|| "no HTTP response".into());
+            self.incomplete("http", reason);
+        }
+        let facts = SubjectFacts::Http(Box::new(HttpSubject {
+            endpoint: self.ep.display(),
+            target: self.target.clone(),
+            http,
+        }));
+        self.judge(facts, Subject::Http, true);
+    }
+}
+
+/// What the TLS probe tells the HTTP decision.
+struct TlsOutcome {
+    alpn: Option<String>,
+    /// rustls completed a handshake (the HTTP probe uses rustls too).
+    modern_ok: bool,
+}
+
 async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicBool) -> Assessed {
     let spec = &plan.targets[ep.target];
-    let addr = SocketAddr::new(ep.ip, ep.port);
-    let mut incomplete = Vec::new();
-    let target = TargetFacts {
-        host: ep.host.to_string(),
-        ip: Some(ep.ip.to_string()),
-        port: Some(ep.port),
-        tags: spec.meta.tags.clone(),
-        owner: spec.meta.owner.clone(),
+    let mut w = Work {
+        plan,
+        ep,
+        addr: SocketAddr::new(ep.ip, ep.port),
+        target: TargetFacts {
+            host: ep.host.to_string(),
+            ip: Some(ep.ip.to_string()),
+            port: Some(ep.port),
+            tags: spec.meta.tags.clone(),
+            owner: spec.meta.owner.clone(),
+        },
+        out: Assessed {
+            subjects: Vec::new(),
+            findings: Vec::new(),
+            incomplete: Vec::new(),
+        },
     };
 
-    let banner = probe_banner(addr, ep.port, &plan.limits).await;
-    if let Some(e) = &banner.error {
-        if banner.bytes.is_empty() && banner.connect_failed() {
-            incomplete.push(IncompleteEndpoint {
-                endpoint: display_with_ip(ep),
-                stage: "banner".into(),
-                reason: e.clone(),
-            });
+    // 1. TLS first where the scheme, --tls-ports or the port's convention says so.
+    let direct = if plan.checks.tls {
+        direct_tls(ep.scheme, ep.port, &plan.tls_ports)
+    } else {
+        None
+    };
+    let mut tls_port_facts = None;
+    let mut tls_outcome = None;
+    if let Some(kind) = direct {
+        // The port subject first (it does not depend on TLS), so findings keep their order.
+        tls_outcome = w.tls(None, kind == DirectTls::Expected).await;
+        if tls_outcome.is_some() {
+            let (service, source) = match ep.scheme {
+                Some(s) if s != Scheme::Tcp => (s.service().to_string(), "scheme"),
+                _ => (
+                    port_service(ep.port)
+                        .filter(|s| is_tls_service(s))
+                        .unwrap_or("tls")
+                        .to_string(),
+                    SOURCE_PROBE,
+                ),
+            };
+            tls_port_facts = Some((service, source.to_string(), String::new()));
         }
     }
-    let (service, source) = match ep.scheme {
-        Some(s) => (s.service().to_string(), "scheme"),
+
+    // 2. Otherwise (or when a conventional TLS port did not speak TLS): the banner.
+    let mut banner_tls_hint = false;
+    let mut banner_silent = false;
+    let (service, source, banner_text) = match tls_port_facts {
+        Some(f) => f,
         None => {
-            let (s, src) = guess_service(ep.port, &banner.bytes);
-            (s, src)
+            let banner = probe_banner(w.addr, ep.port, &plan.limits).await;
+            if let Some(e) = &banner.error {
+                if banner.bytes.is_empty() && banner.connect_failed() {
+                    w.incomplete("banner", e.clone());
+                }
+            }
+            let (service, source) = match ep.scheme {
+                Some(s) if s != Scheme::Tcp => (s.service().to_string(), "scheme"),
+                _ => guess_service(ep.port, &banner.bytes),
+            };
+            banner_tls_hint = looks_like_tls(&banner.bytes);
+            banner_silent = banner.bytes.is_empty() && !banner.connect_failed();
+            let identified_other =
+                matches!(source, SOURCE_BANNER | SOURCE_PROBE) && !banner_tls_hint;
+            if direct == Some(DirectTls::Conventional)
+                && !identified_other
+                && !banner.connect_failed()
+            {
+                // Expected TLS by convention, and the wire names nothing else: garbage or
+                // silence on a TLS port is an endpoint we could not assess.
+                w.incomplete(
+                    "tls",
+                    format!(
+                        "port {} is TLS by convention but did not complete a TLS exchange",
+                        ep.port
+                    ),
+                );
+            }
+            (service, source.to_string(), printable_banner(&banner.bytes))
         }
     };
+    let is_http_service = service == "http";
     let port = PortFacts {
         number: ep.port,
         state: PortState::Open,
         open: true,
-        service,
-        service_source: source.to_string(),
-        banner: printable_banner(&banner.bytes),
+        service: service.clone(),
+        service_source: source.clone(),
+        banner: banner_text,
     };
-    let is_http_service = port.service == "http";
     let facts = SubjectFacts::Port(PortSubject {
         endpoint: ep.display(),
-        target: target.clone(),
+        target: w.target.clone(),
         port,
     });
-    let mut findings = Vec::new();
-    if plan.checks.ports {
-        let location = plan.location_for(spec, Subject::Port, &ep.host, &ep.port.to_string());
-        findings.extend(crate::rule::evaluate(&plan.rules, &facts, &location));
-    }
-    let mut subjects = vec![facts];
+    w.judge(facts, Subject::Port, plan.checks.ports);
 
-    // HTTP: URL targets say so; otherwise the banner (or the answer to our nudge) was HTTP.
-    let http_tls = match ep.scheme {
-        Some(Scheme::Http) => Some(false),
-        Some(Scheme::Https) => Some(true),
-        Some(_) => None,
-        None if is_http_service => Some(false),
-        None => None,
-    };
-    if let (true, Some(tls)) = (plan.checks.http, http_tls) {
-        let cfg = HttpProbeConfig::from_limits(&plan.limits);
-        let http = probe_http(addr, &ep.host, tls, &cfg).await;
-        if http.status == 0 {
-            incomplete.push(IncompleteEndpoint {
-                endpoint: display_with_ip(ep),
-                stage: "http".into(),
-                reason: http
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "no HTTP response".into()),
-            });
+    // 3. TLS found on the wire, or reached with STARTTLS.
+    let mut starttls = None;
+    if plan.checks.tls && direct.is_none() {
+        starttls = starttls_for(ep.scheme, &service, &source);
+        if let Some(proto) = starttls {
+            // The scheme asked for it: a server that then fails the exchange is incomplete;
+            // a server that refuses the upgrade simply has no TLS.
+            w.tls(Some(proto), true).await;
+        } else if banner_tls_hint {
+            tls_outcome = w.tls(None, true).await;
+        } else if banner_silent && matches!(ep.scheme, None | Some(Scheme::Tcp)) {
+            let ctx = tls_context(plan);
+            if let Ok(ctx) = ctx {
+                let cfg = ctx.probe_config(plan);
+                if speaks_tls(w.addr, w.sni(), &cfg).await {
+                    tls_outcome = w.tls(None, true).await;
+                }
+            }
         }
-        let facts = SubjectFacts::Http(Box::new(HttpSubject {
-            endpoint: ep.display(),
-            target: target.clone(),
-            http,
-        }));
-        let location = plan.location_for(spec, Subject::Http, &ep.host, &ep.port.to_string());
-        findings.extend(crate::rule::evaluate(&plan.rules, &facts, &location));
-        subjects.push(facts);
     }
-    Assessed {
-        subjects,
-        findings,
-        incomplete,
+
+    // 4. HTTP: over TLS where the TLS endpoint serves it, plain where the scheme or the
+    //    service says HTTP.
+    if plan.checks.http {
+        if let Some(t) = &tls_outcome {
+            if starttls.is_none() && t.modern_ok {
+                match https_probe(ep.scheme, ep.port, t.alpn.as_deref()) {
+                    HttpsProbe::Expected => w.http(true, true).await,
+                    HttpsProbe::Try => w.http(true, false).await,
+                    HttpsProbe::Skip => {}
+                }
+            }
+        } else if !plan.checks.tls && ep.scheme == Some(Scheme::Https) {
+            w.http(true, true).await;
+        } else if ep.scheme == Some(Scheme::Http) || (ep.scheme.is_none() && is_http_service) {
+            w.http(false, true).await;
+        }
+    }
+    w.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_tls_from_scheme_flag_and_convention() {
+        assert_eq!(
+            direct_tls(Some(Scheme::Https), 8080, &[]),
+            Some(DirectTls::Expected)
+        );
+        assert_eq!(
+            direct_tls(Some(Scheme::Tls), 7000, &[]),
+            Some(DirectTls::Expected)
+        );
+        assert_eq!(direct_tls(None, 7000, &[7000]), Some(DirectTls::Expected));
+        assert_eq!(direct_tls(None, 443, &[]), Some(DirectTls::Conventional));
+        assert_eq!(direct_tls(None, 993, &[]), Some(DirectTls::Conventional));
+        // A plain scheme wins over the port's convention and over --tls-ports.
+        assert_eq!(direct_tls(Some(Scheme::Http), 443, &[443]), None);
+        assert_eq!(direct_tls(Some(Scheme::Smtp), 465, &[]), None);
+        assert_eq!(direct_tls(None, 80, &[]), None);
+        assert_eq!(direct_tls(None, 25, &[]), None);
+    }
+
+    #[test]
+    fn starttls_needs_the_scheme_or_a_greeting() {
+        assert_eq!(
+            starttls_for(Some(Scheme::Smtp), "smtp", "scheme"),
+            Some(StartTls::Smtp)
+        );
+        assert_eq!(
+            starttls_for(Some(Scheme::Imap), "imap", "scheme"),
+            Some(StartTls::Imap)
+        );
+        assert_eq!(starttls_for(None, "smtp", "banner"), Some(StartTls::Smtp));
+        assert_eq!(starttls_for(None, "pop3", "banner"), Some(StartTls::Pop3));
+        assert_eq!(starttls_for(None, "ftp", "banner"), Some(StartTls::Ftp));
+        // Port 25 with a silent or unidentified service: the port alone is not enough.
+        assert_eq!(starttls_for(None, "smtp", "port"), None);
+        assert_eq!(starttls_for(None, "ssh", "banner"), None);
+        assert_eq!(starttls_for(Some(Scheme::Http), "smtp", "banner"), None);
+    }
+
+    #[test]
+    fn https_probe_decision() {
+        assert_eq!(
+            https_probe(Some(Scheme::Https), 9999, None),
+            HttpsProbe::Expected
+        );
+        assert_eq!(https_probe(None, 443, None), HttpsProbe::Expected);
+        assert_eq!(https_probe(None, 7000, Some("h2")), HttpsProbe::Expected);
+        assert_eq!(https_probe(None, 7000, None), HttpsProbe::Try);
+        assert_eq!(https_probe(None, 993, None), HttpsProbe::Skip);
+        assert_eq!(https_probe(None, 636, None), HttpsProbe::Skip);
+        assert_eq!(
+            https_probe(Some(Scheme::Imaps), 993, None),
+            HttpsProbe::Skip
+        );
+        assert_eq!(
+            https_probe(Some(Scheme::Tls), 7000, Some("http/1.1")),
+            HttpsProbe::Expected
+        );
+    }
+
+    #[test]
+    fn ca_file_errors_name_the_file() {
+        let now = OffsetDateTime::now_utc();
+        let e = TlsScanContext::load(Some(std::path::Path::new("/nonexistent/ca.pem")), now)
+            .unwrap_err();
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("empty.pem");
+        std::fs::write(&p, "not a certificate").unwrap();
+        let e = TlsScanContext::load(Some(&p), now).unwrap_err();
+        assert!(e.contains("no certificate"), "{e}");
+        let ctx = TlsScanContext::load(None, now).unwrap();
+        assert!(ctx.trust.anchors().len() > 100, "Mozilla's roots");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod endpoint;
 pub mod fdlimit;
+pub mod inventory;
 pub mod limits;
 pub mod plan;
 pub mod ports;

@@ -259,6 +259,7 @@ pub async fn execute(
         },
         rules: plan.rules.infos(),
         findings,
+        certificates: super::inventory::build_inventory(&subjects),
         subjects,
         incomplete,
     }

@@ -6,6 +6,7 @@
 
 pub mod dns_server;
 pub mod services;
+pub mod tls_lab;
 
 use crate::cli::{build_plan, exit, DemoArgs, Format, ScanArgs};
 use services::{start, Kind, LabService};

@@ -202,6 +202,7 @@ pub(crate) mod testdata {
             findings: vec![],
             subjects: vec![],
             incomplete: vec![],
+            certificates: vec![],
         }
     }
 

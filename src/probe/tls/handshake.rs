@@ -37,6 +37,8 @@ pub struct ModernOutcome {
     pub signature_error: Option<String>,
     /// Why the handshake failed (`None` on success).
     pub error: Option<String>,
+    /// The STARTTLS preamble was answered but refused (not offered, or the command refused).
+    pub starttls_refused: bool,
 }
 
 #[derive(Debug, Default)]
@@ -190,9 +192,13 @@ async fn handshake(
     };
     let _ = stream.set_nodelay(true);
     if let Some(proto) = starttls {
-        starttls::upgrade(&mut stream, proto, deadline_at)
-            .await
-            .map_err(|e| e.to_string())?;
+        if let Err(e) = starttls::upgrade(&mut stream, proto, deadline_at).await {
+            return Ok(ModernOutcome {
+                error: Some(e.to_string()),
+                starttls_refused: e.is_refusal(),
+                ..Default::default()
+            });
+        }
     }
     let connector = TlsConnector::from(Arc::new(config));
     let tls =

@@ -79,6 +79,9 @@ pub struct TlsProbeResult {
     pub cert: Option<CertFacts>,
     pub chain: Vec<CertFacts>,
     pub chain_earliest: Option<CertFacts>,
+    /// STARTTLS was refused by the server (not offered, or the command refused): there is no
+    /// TLS on this endpoint, which is a fact about it, not a failure of the scan.
+    pub starttls_refused: bool,
 }
 
 impl TlsProbeResult {
@@ -341,6 +344,7 @@ fn merge(
 
     let chain = assessment.certs;
     TlsProbeResult {
+        starttls_refused: modern.starttls_refused,
         cert: chain.first().filter(|c| c.position == 0).cloned(),
         chain_earliest: cert::earliest(&chain),
         chain,

@@ -69,6 +69,17 @@ pub enum StartTlsError {
     NotOffered { proto: &'static str },
 }
 
+impl StartTlsError {
+    /// The server answered but will not upgrade (STARTTLS not offered, or a command of the
+    /// preamble refused): the endpoint has no TLS to assess, which is not a scan failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StartTlsError::NotOffered { .. } | StartTlsError::Refused { .. }
+        )
+    }
+}
+
 /// One complete reply: its status and lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
