@@ -99,6 +99,8 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
         list_targets: false,
         resolver: None,
         ns_port: None,
+        subdomains: None,
+        mta_sts_port: None,
         ca_file: None,
         concurrency: None,
         host_concurrency: None,
