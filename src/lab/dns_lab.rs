@@ -156,6 +156,9 @@ pub fn lab_zones(extra: &[(String, IpAddr)], shop_serial: &str) -> Vec<(String, 
     zones
 }
 
+/// One lab server: its address, its zones (origin, text), its behaviour.
+type LabServer = (Ipv4Addr, Vec<(String, String)>, DnsServerOptions);
+
 /// Starts the lab DNS: the resolver and every lab nameserver on one port, and A/AAAA records
 /// for `extra_names` (the lab's other hosts) so they resolve through it.
 pub async fn start_dns_lab(extra_names: &[(String, IpAddr)]) -> io::Result<DnsLab> {
@@ -171,7 +174,7 @@ pub async fn start_dns_lab(extra_names: &[(String, IpAddr)]) -> io::Result<DnsLa
         axfr_zones: vec!["lab.test".into()],
         open_recursion: true,
     };
-    let plan: Vec<(Ipv4Addr, Vec<(String, String)>, DnsServerOptions)> = vec![
+    let plan: Vec<LabServer> = vec![
         (
             LAB_RESOLVER_IP,
             zones_ns1.clone(),
