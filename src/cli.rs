@@ -139,6 +139,12 @@ pub struct ScanArgs {
     /// Port for queries sent straight to a zone's nameservers (default 53).
     #[arg(long, value_name = "N")]
     pub ns_port: Option<u16>,
+    /// Names that get the DNS name checks (dangling CNAME), one per line, `#` comments.
+    #[arg(long, value_name = "FILE")]
+    pub subdomains: Option<PathBuf>,
+    /// Port of MTA-STS policy hosts (default 443; for the tests and the demo lab).
+    #[arg(long, value_name = "N", hide = true)]
+    pub mta_sts_port: Option<u16>,
     /// Extra trust anchors (PEM) for TLS verification, e.g. an internal CA.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
@@ -620,7 +626,18 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         .as_ref()
         .map(|c| c.domains.clone())
         .unwrap_or_default();
-    if targets.is_empty() && domains.is_empty() && errors.is_empty() {
+    let subdomains = match &args.subdomains {
+        Some(path) => {
+            let shown = path.display().to_string();
+            crate::engine::domains::parse_subdomain_lines(&shown, &read_list_file(path)?)
+                .unwrap_or_else(|e| {
+                    errors.extend(e);
+                    Vec::new()
+                })
+        }
+        None => Vec::new(),
+    };
+    if targets.is_empty() && domains.is_empty() && subdomains.is_empty() && errors.is_empty() {
         errors.push(
             "no targets: give them as arguments, with --targets-file, or in --config posture.toml"
                 .into(),
@@ -662,6 +679,8 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
             .or(cfg_scan.sarif_category.clone())
             .unwrap_or_else(|| "posture/scan/".into()),
         config_file: args.config.as_ref().map(|p| p.display().to_string()),
+        subdomains,
+        mta_sts_port: args.mta_sts_port.unwrap_or(443),
     };
     let outputs = Outputs {
         sarif: args.sarif.clone(),

@@ -257,7 +257,10 @@ pub fn line_col(src: &str, offset: usize) -> (u32, u32) {
 /// The 1-based line of the `[[header]]` that opens the table whose body starts at `offset`.
 fn header_line(src: &str, offset: usize, header: &str) -> u32 {
     let offset = offset.min(src.len());
-    match src[..offset].rfind(header) {
+    // toml's span of an array-of-tables element may start at its own header: include it.
+    let end = (offset + header.len()).min(src.len());
+    let upto = src.get(..end).unwrap_or(&src[..offset]);
+    match upto.rfind(header) {
         Some(p) => line_col(src, p).0,
         None => line_col(src, offset).0,
     }
@@ -552,6 +555,20 @@ mod tests {
 
     fn parse(src: &str) -> Result<Config, ConfigErrors> {
         Config::parse(src, Path::new("posture.toml"))
+    }
+
+    #[test]
+    fn every_table_anchors_at_its_own_header() {
+        let src = "[[domain]]\nname = \"a.test\"\n\n[[domain]]\nname = \"b.test\"\n\n[[target]]\nhost = \"a.example\"\n[[target]]\nhost = \"b.example\"\n";
+        let c = Config::parse(src, Path::new("posture.toml")).unwrap();
+        let line = |o: &Origin| match o {
+            Origin::Config { line, .. } => *line,
+            _ => 0,
+        };
+        let domains: Vec<u32> = c.domains.iter().map(|d| line(&d.origin)).collect();
+        let targets: Vec<u32> = c.targets.iter().map(|t| line(&t.origin)).collect();
+        assert_eq!(domains, [1, 4]);
+        assert_eq!(targets, [7, 9]);
     }
 
     #[test]

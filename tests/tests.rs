@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_basics;
+mod dns_checks;
 mod exit_codes;
 mod http_checks;
 mod interrupt;

@@ -1,6 +1,7 @@
 //! The scan engine: schedules connects and probes with bounded concurrency and turns facts
 //! into a [`crate::outcome::ScanOutcome`].
 
+pub mod domains;
 pub mod endpoint;
 pub mod fdlimit;
 pub mod inventory;

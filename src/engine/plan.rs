@@ -76,6 +76,10 @@ pub struct ScanPlan {
     pub suppressions: Vec<Suppression>,
     pub automation_id: String,
     pub config_file: Option<String>,
+    /// Names that get the name checks (`--subdomains FILE`), validated.
+    pub subdomains: Vec<String>,
+    /// Port of the MTA-STS policy host (443; the tests and the demo lab move it).
+    pub mta_sts_port: u16,
 }
 
 /// A group of endpoints sharing one address block and one port list.

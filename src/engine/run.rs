@@ -108,6 +108,11 @@ pub async fn execute(
             sweep::sweep(&groups, &sweep_cfg, &sweep_cancel, &on_result)
         });
 
+    // The DNS checks run next to the port phase; they share nothing with it but the outcome.
+    let dns_phase = tokio::spawn({
+        let (plan, cancel) = (plan.clone(), cancel.clone());
+        async move { super::domains::assess_domains(&plan, &cancel).await }
+    });
     let sem = Arc::new(Semaphore::new(plan.limits.concurrency.max(1)));
     let mut tasks: JoinSet<Assessed> = JoinSet::new();
     let mut seen: HashSet<(Arc<str>, IpAddr, u16)> = HashSet::new();
@@ -177,6 +182,14 @@ pub async fn execute(
         if let Ok(r) = done {
             absorb(r, &mut subjects, &mut findings, &mut incomplete);
         }
+    }
+    match dns_phase.await {
+        Ok(r) => absorb(r, &mut subjects, &mut findings, &mut incomplete),
+        Err(e) => incomplete.push(IncompleteEndpoint {
+            endpoint: "*".into(),
+            stage: "dns".into(),
+            reason: format!("the DNS phase failed: {e}"),
+        }),
     }
     let joined = match sweeper {
         Ok(handle) => tokio::task::spawn_blocking(move || handle.join().ok())

@@ -4,6 +4,7 @@
 //! Nothing here is simulated on the scanner's side: the lab only provides servers; the scan is
 //! exactly what `posture scan` does against them.
 
+pub mod dns_lab;
 pub mod dns_server;
 pub mod services;
 pub mod tls_lab;
@@ -100,6 +101,8 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
         list_targets: false,
         resolver: None,
         ns_port: None,
+        subdomains: None,
+        mta_sts_port: None,
         ca_file: None,
         concurrency: None,
         host_concurrency: None,
