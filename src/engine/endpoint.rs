@@ -384,7 +384,6 @@ async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicB
     let mut tls_port_facts = None;
     let mut tls_outcome = None;
     if let Some(kind) = direct {
-        // The port subject first (it does not depend on TLS), so findings keep their order.
         tls_outcome = w.tls(None, kind == DirectTls::Expected).await;
         if tls_outcome.is_some() {
             let (service, source) = match ep.scheme {
