@@ -68,33 +68,98 @@ pub fn run_demo(args: &DemoArgs, quiet: bool) -> u8 {
 }
 
 async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
-        eprintln!("posture demo: cannot create {}: {e}", args.out.display());
-        return exit::USAGE;
-    }
-    let lab = match Lab::start().await {
-        Ok(l) => l,
+    match run_lab_scan(args, quiet).await {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("posture demo: cannot start the lab on 127.0.0.1: {e}");
-            return exit::USAGE;
+            eprintln!("posture demo: {e}");
+            exit::USAGE
         }
-    };
+    }
+}
+
+/// The inventory the demo scans, written as a real posture.toml next to the reports: every
+/// lab service as a `[[target]]`, every lab zone as a `[[domain]]`. SARIF results point at
+/// its lines, exactly as they would for a user's inventory.
+fn demo_inventory(lab: &Lab, tls: &tls_lab::TlsLab, dns: &dns_lab::DnsLab) -> String {
+    let mut t = String::from(
+        "# Written by `posture demo`: the inventory of the lab it scans (loopback only).\n\
+         [scan]\n",
+    );
+    t.push_str(&format!("resolver = \"{}\"\n", dns.resolver));
+    t.push_str(&format!("ns_port = {}\n", dns.ns_port));
+    t.push_str("ca_file = \"lab-ca.pem\"\ntimeout_ms = 1000\nfail_on = \"none\"\n");
+    t.push_str("allow_incomplete = true\nsarif_category = \"posture/demo/\"\n");
+    for s in &lab.services {
+        t.push_str(&format!(
+            "\n[[target]]   # {}\nhost = \"127.0.0.1:{}\"\ntags = [\"lab\", \"exposure\"]\nowner = \"infra-team\"\n",
+            s.kind.name(),
+            s.addr.port()
+        ));
+    }
+    for c in &tls.cases {
+        t.push_str(&format!(
+            "\n[[target]]   # {}\nhost = \"{}\"\ntags = [\"lab\", \"web\"]\nowner = \"web-team\"\n",
+            c.description.replace('\n', " "),
+            c.url
+        ));
+    }
+    for d in &dns.domains {
+        let tags = if d.starts_with("shop.") {
+            "[\"lab\", \"mail\"]"
+        } else {
+            "[\"lab\"]"
+        };
+        t.push_str(&format!(
+            "\n[[domain]]\nname = \"{d}\"\ntags = {tags}\nowner = \"dns-team\"\n"
+        ));
+    }
+    t
+}
+
+async fn run_lab_scan(args: &DemoArgs, quiet: bool) -> Result<u8, String> {
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let lab = Lab::start()
+        .await
+        .map_err(|e| format!("cannot start the lab services on 127.0.0.1: {e}"))?;
+    let tls = tls_lab::start_tls_lab(time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| format!("cannot start the TLS lab on 127.0.0.1: {e}"))?;
+    let dns = dns_lab::start_dns_lab(&tls.names)
+        .await
+        .map_err(|e| format!("cannot start the lab DNS servers on 127.0.77.x: {e}"))?;
+    let ca_file = args.out.join("lab-ca.pem");
+    crate::report::atomic::write_atomic(&ca_file, tls.ca_pem.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", ca_file.display()))?;
+    let config = args.out.join("posture.toml");
+    crate::report::atomic::write_atomic(&config, demo_inventory(&lab, &tls, &dns).as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     if !quiet {
-        eprintln!("posture demo: lab of deliberately misconfigured services on loopback:");
+        eprintln!("posture demo: a lab of deliberately misconfigured services on loopback:");
         for s in &lab.services {
-            eprintln!("  {:<10} {}", s.kind.name(), s.addr);
+            eprintln!("  {:<18} 127.0.0.1:{}", s.kind.name(), s.addr.port());
         }
+        for c in &tls.cases {
+            eprintln!("  {:<18} {:<44} {}", c.name, c.url, c.description);
+        }
+        for d in &dns.domains {
+            eprintln!(
+                "  {:<18} {:<44} served by the lab DNS at {}",
+                "zone", d, dns.resolver
+            );
+        }
+        eprintln!("  inventory: {}", config.display());
         eprintln!();
     }
     let sarif = args.out.join("posture.sarif");
     let json = args.out.join("posture.json");
     let scan = ScanArgs {
-        targets: vec!["127.0.0.1".into()],
+        targets: vec![],
         targets_file: None,
-        config: None,
+        config: Some(config.clone()),
         exclude: vec![],
         exclude_file: None,
-        ports: Some(lab.ports()),
+        ports: None,
         checks: vec![],
         tls_ports: None,
         max_hosts: None,
@@ -107,7 +172,7 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
         concurrency: None,
         host_concurrency: None,
         rate: None,
-        timeout_ms: Some(1000),
+        timeout_ms: None,
         endpoint_timeout_ms: None,
         rule_sources: crate::cli::RuleSourceArgs {
             rules: vec![],
@@ -117,23 +182,19 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
         skip_rules: vec![],
         tags: vec![],
         sarif: Some(sarif.clone()),
-        sarif_category: Some("posture/demo/".into()),
+        sarif_category: None,
         json: Some(json.clone()),
         format: Format::Text,
-        fail_on: Some("none".into()),
-        allow_incomplete: true,
+        fail_on: None,
+        allow_incomplete: false,
     };
-    let (plan, outputs) = match build_plan(&scan) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return exit::USAGE;
-        }
-    };
+    let (plan, outputs) = build_plan(&scan).map_err(|e| e.to_string())?;
     let code = crate::cli::scan_and_report(plan, outputs, quiet).await;
     drop(lab);
+    drop(tls);
+    drop(dns);
     if code == exit::USAGE {
-        return code;
+        return Ok(code);
     }
     if !quiet {
         eprintln!();
@@ -141,5 +202,5 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
         eprintln!("  {}", sarif.display());
         eprintln!("  {}", json.display());
     }
-    exit::OK
+    Ok(exit::OK)
 }
