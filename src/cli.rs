@@ -653,6 +653,12 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         ));
     }
     let rules = rules.ok_or_else(|| UsageError("rules failed to load".into()))?;
+    let ca_file = args.ca_file.clone().or(cfg_scan.ca_file.clone());
+    let tls = crate::engine::endpoint::TlsScanContext::load(
+        ca_file.as_deref(),
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| UsageError(format!("error: --ca-file: {e}")))?;
     let plan = ScanPlan {
         targets,
         domains,
@@ -667,7 +673,8 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         limits,
         resolver: args.resolver.or(cfg_scan.resolver),
         ns_port: args.ns_port.or(cfg_scan.ns_port).unwrap_or(53),
-        ca_file: args.ca_file.clone().or(cfg_scan.ca_file.clone()),
+        ca_file,
+        tls: Arc::new(tls),
         rules: Arc::new(rules),
         suppressions: config
             .as_ref()

@@ -532,6 +532,13 @@ mod tests {
             ns_port: 53,
             mta_sts_port: 443,
             ca_file: None,
+            tls: Arc::new(
+                crate::engine::endpoint::TlsScanContext::load(
+                    None,
+                    time::OffsetDateTime::now_utc(),
+                )
+                .unwrap(),
+            ),
             rules: Arc::new(rules),
             suppressions: vec![],
             automation_id: String::new(),

@@ -36,11 +36,9 @@ use crate::probe::service::{
 };
 use crate::probe::tls::{probe_tls, speaks_tls, StartTls, TlsProbeConfig, TrustStore};
 use crate::target::{Endpoint, Scheme};
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// Ports where TLS starts with the first byte by convention (IANA / de-facto service names).
@@ -144,20 +142,9 @@ impl TlsScanContext {
     }
 }
 
-/// The scan's TLS context. `ScanPlan` has no place for it yet, so it is created on first use
-/// and kept per CA file for the life of the process: one `posture scan` is one process, so
-/// "now" is taken once per scan.
+/// The scan's TLS context: trust store and "now", loaded once by `cli::build_plan`.
 fn tls_context(plan: &ScanPlan) -> Result<Arc<TlsScanContext>, String> {
-    type Contexts = Mutex<HashMap<Option<PathBuf>, Result<Arc<TlsScanContext>, String>>>;
-    static NOW: OnceLock<OffsetDateTime> = OnceLock::new();
-    static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
-    let now = *NOW.get_or_init(OffsetDateTime::now_utc);
-    let contexts = CONTEXTS.get_or_init(Default::default);
-    // A poisoned lock only means another endpoint panicked while loading: load again.
-    let mut map = contexts.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(plan.ca_file.clone())
-        .or_insert_with(|| TlsScanContext::load(plan.ca_file.as_deref(), now).map(Arc::new))
-        .clone()
+    Ok(plan.tls.clone())
 }
 
 // ---------------------------------------------------------------- decisions (pure)

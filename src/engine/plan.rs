@@ -72,6 +72,8 @@ pub struct ScanPlan {
     pub ns_port: u16,
     /// Extra trust anchors for TLS (`--ca-file`).
     pub ca_file: Option<PathBuf>,
+    /// Trust store (Mozilla roots + `--ca-file`) and the scan's "now", loaded once.
+    pub tls: Arc<crate::engine::endpoint::TlsScanContext>,
     pub rules: Arc<RuleSet>,
     pub suppressions: Vec<Suppression>,
     pub automation_id: String,
