@@ -261,6 +261,7 @@ pub async fn execute(
         findings,
         subjects,
         incomplete,
+        baseline: None,
     }
 }
 

@@ -23,7 +23,7 @@ use super::text::visible_control;
 use super::ReportError;
 use crate::engine::limits::EVIDENCE_MAX_CHARS;
 use crate::finding::{Finding, Severity};
-use crate::outcome::{PackInfo, RuleInfo, ScanOutcome, ScanStats, Scope};
+use crate::outcome::{BaselineState, PackInfo, RuleInfo, ScanOutcome, ScanStats, Scope};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -154,6 +154,12 @@ pub struct SarifResult {
     pub message: Message,
     pub locations: Vec<ResultLocation>,
     pub partial_fingerprints: BTreeMap<&'static str, String>,
+    /// With `--baseline`: `new`, `unchanged`, `updated` or `absent` (SARIF §3.27.24).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_state: Option<&'static str>,
+    /// `pass` for `absent` results: the check no longer fails there. Absent otherwise (`fail`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
     /// Present when posture.toml accepted the risk (`[[suppress]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suppressions: Vec<SarifSuppression>,
@@ -221,6 +227,9 @@ pub struct ResultProperties {
     pub evidence: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub remediation: String,
+    /// The baseline's severity of an `updated` result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<&'static str>,
 }
 
 /// Scan metadata, so a SARIF file alone says what was scanned and whether it was complete.
@@ -285,22 +294,45 @@ pub fn to_sarif(outcome: &ScanOutcome) -> SarifLog {
             rules.push(descriptor(r));
         }
     }
-    // A finding always comes from an active rule; if one does not (a hand-edited JSON report),
-    // describe its rule from the finding rather than emit a dangling ruleIndex.
-    for f in &outcome.findings {
+    // A finding always comes from an active rule; if one does not (a hand-edited JSON report,
+    // or a fixed finding of a rule no longer active), describe its rule from the finding rather
+    // than emit a dangling ruleIndex.
+    let fixed: &[Finding] = outcome
+        .baseline
+        .as_ref()
+        .map(|b| b.fixed.as_slice())
+        .unwrap_or_default();
+    for f in outcome.findings.iter().chain(fixed) {
         if !index.contains_key(f.rule_id.as_str()) {
             index.insert(&f.rule_id, rules.len());
             rules.push(descriptor(&rule_from_finding(f)));
         }
     }
 
-    // Findings are in severity order (worst first), so truncation drops the least severe.
+    // Findings are in severity order (worst first), so truncation drops the least severe;
+    // current results come before the absent ones of a baseline.
     let kept = outcome.findings.len().min(MAX_RESULTS);
-    let omitted = outcome.findings.len() - kept;
-    let results = outcome.findings[..kept]
+    let kept_fixed = fixed.len().min(MAX_RESULTS - kept);
+    let omitted = outcome.findings.len() + fixed.len() - kept - kept_fixed;
+    let mut results: Vec<SarifResult> = outcome.findings[..kept]
         .iter()
-        .map(|f| result(f, index[f.rule_id.as_str()]))
+        .map(|f| {
+            let mut r = result(f, index[f.rule_id.as_str()]);
+            r.baseline_state = outcome.baseline_state(f).map(|s| s.as_str());
+            r.properties.previous_severity = outcome.previous_severity(f).map(|s| s.as_str());
+            r
+        })
         .collect();
+    // SARIF wants results that disappeared since the baseline listed as `absent`. They are
+    // `kind: pass` with level `none`: the check passes there now, so a consumer that ignores
+    // baselineState still does not show them as open problems.
+    results.extend(fixed[..kept_fixed].iter().map(|f| {
+        let mut r = result(f, index[f.rule_id.as_str()]);
+        r.baseline_state = Some(BaselineState::Absent.as_str());
+        r.kind = Some("pass");
+        r.level = "none";
+        r
+    }));
 
     let mut notifications: Vec<Notification> = outcome
         .incomplete
@@ -547,6 +579,8 @@ fn result(f: &Finding, rule_index: usize) -> SarifResult {
             },
         }],
         partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, f.fingerprint.clone())]),
+        baseline_state: None,
+        kind: None,
         suppressions: f
             .suppressed
             .iter()
@@ -576,6 +610,7 @@ fn result(f: &Finding, rule_index: usize) -> SarifResult {
                 .map(|(k, v)| (k.clone(), cap_chars(v, EVIDENCE_MAX_CHARS)))
                 .collect(),
             remediation: f.remediation.clone(),
+            previous_severity: None,
         },
     }
 }
