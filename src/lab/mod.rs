@@ -118,6 +118,11 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
         format: Format::Text,
         fail_on: Some("none".into()),
         allow_incomplete: true,
+        reports: crate::cli::ReportFileArgs {
+            html: Some(args.out.join("posture.html")),
+            markdown: Some(args.out.join("posture.md")),
+            ..Default::default()
+        },
     };
     let (plan, outputs) = match build_plan(&scan) {
         Ok(p) => p,
@@ -134,6 +139,8 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
     if !quiet {
         eprintln!();
         eprintln!("posture demo: reports written to {}/", args.out.display());
+        eprintln!("  {}", args.out.join("posture.html").display());
+        eprintln!("  {}", args.out.join("posture.md").display());
         eprintln!("  {}", sarif.display());
         eprintln!("  {}", json.display());
     }

@@ -46,6 +46,8 @@ pub const MAX_MATRIX_HOSTS: usize = 500;
 pub const TOP_RISKS: usize = 10;
 /// Short strings (names, endpoints, titles) are capped at this many characters.
 const NAME_MAX_CHARS: usize = 256;
+/// Banner characters in an exposure cell's tooltip.
+const BANNER_TITLE_CHARS: usize = 120;
 /// Items of long lists (targets, SANs) shown inline.
 const LIST_MAX: usize = 50;
 
@@ -764,8 +766,7 @@ fn timeline(certs: &[summary::CertEntry<'_>]) -> Timeline {
         .collect();
     let ticks = [
         (-60, "60 d ago"),
-        (0, "scan date"),
-        (30, "30 d"),
+        (0, "scan"),
         (90, "90 d"),
         (180, "180 d"),
         (365, "1 year"),
@@ -807,9 +808,21 @@ fn exposure_view(e: &summary::Exposure<'_>) -> ExposureView {
                         c.as_ref().map(|c| CellView {
                             service: shown(c.service, 24),
                             class: c.worst.map_or("none", Severity::as_str),
-                            title: match c.worst {
-                                Some(s) => format!("{}: worst finding {s}", name(c.service)),
-                                None => format!("{}: no finding", name(c.service)),
+                            title: {
+                                let verdict = match c.worst {
+                                    Some(s) => format!("worst finding {s}"),
+                                    None => "no finding".into(),
+                                };
+                                let banner = c.banner.trim();
+                                if banner.is_empty() {
+                                    format!("{}: {verdict}", name(c.service))
+                                } else {
+                                    format!(
+                                        "{}: {verdict}; banner: {}",
+                                        name(c.service),
+                                        shown(banner, BANNER_TITLE_CHARS)
+                                    )
+                                }
                             },
                         })
                     })

@@ -68,13 +68,13 @@ fn cell(s: &str) -> String {
     escape_cell(s, CELL_MAX_CHARS)
 }
 
-/// A code span for our own identifiers (rule ids): safe because rule ids are `[a-z0-9._-]+`
-/// (checked at load); anything else is escaped as text instead.
+/// A code span for identifiers (rule ids, scan names) made only of `[A-Za-z0-9._/-]`, which
+/// cannot end a code span or form markup; anything else is escaped as text instead.
 fn code(id: &str) -> String {
     if !id.is_empty()
         && id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
     {
         format!("`{id}`")
     } else {
@@ -124,7 +124,7 @@ pub fn render_markdown(outcome: &ScanOutcome, opts: &MarkdownOptions) -> String 
     let grade = summary::grade(outcome);
     let _ = writeln!(
         out,
-        "**Posture grade {}**: {}{}. Scan `{}` of {}, {:.2} s.",
+        "**Posture grade {}**: {}{}. Scan {} of {}, {:.2} s.",
         grade.letter,
         cell(&grade.reason),
         if grade.provisional {
@@ -132,7 +132,7 @@ pub fn render_markdown(outcome: &ScanOutcome, opts: &MarkdownOptions) -> String 
         } else {
             ""
         },
-        outcome.scan.automation_id.replace('`', "'"),
+        code(&outcome.scan.automation_id),
         cell(&outcome.scan.started_at),
         outcome.scan.duration_ms as f64 / 1000.0
     );

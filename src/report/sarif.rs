@@ -1078,6 +1078,72 @@ mod tests {
     }
 
     #[test]
+    fn baseline_states_suppressions_and_absent_results_validate() {
+        use crate::report::baseline::{apply_baseline, Baseline};
+        let mut o = testdata::sample();
+        let mut before = o.findings.clone();
+        before[1].severity = Severity::Medium; // → updated
+        before.remove(2); // → new
+        let mut gone = o.findings[3].clone();
+        gone.rule_id = "port.retired-rule".into(); // a rule no longer active
+        gone.fingerprint = "9".repeat(64);
+        before.push(gone);
+        o.findings[0].suppressed = Some(crate::finding::SuppressionInfo {
+            reason: "jump host, accepted risk CR-1234 [x](1)".into(),
+            expires: Some("2027-03-01".into()),
+            declared_at: "posture.toml:20:1".into(),
+        });
+        apply_baseline(
+            &mut o,
+            &Baseline {
+                source: "prev.sarif".into(),
+                started_at: None,
+                findings: before,
+            },
+        );
+        let doc = to_sarif_value(&o);
+        assert_schema_valid(&doc);
+        let rs = results(&doc);
+        let states: Vec<&str> = rs
+            .iter()
+            .map(|r| r["baselineState"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            states,
+            ["unchanged", "updated", "new", "unchanged", "absent"]
+        );
+        assert_eq!(rs[1]["properties"]["previous_severity"], "medium");
+        let absent = &rs[4];
+        assert_eq!(absent["kind"], "pass");
+        assert_eq!(absent["level"], "none");
+        assert_eq!(absent["ruleId"], "port.retired-rule");
+        assert_eq!(
+            absent["partialFingerprints"][FINGERPRINT_KEY],
+            "9".repeat(64)
+        );
+        let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap();
+        let i = absent["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], "port.retired-rule");
+        // Current results never carry `kind` (the default `fail`).
+        assert!(rs[..4].iter().all(|r| r.get("kind").is_none()));
+        let sup = &rs[0]["suppressions"][0];
+        assert_eq!(sup["kind"], "external");
+        assert_eq!(sup["status"], "accepted");
+        assert_eq!(
+            sup["justification"],
+            "jump host, accepted risk CR-1234 [x](1)"
+        );
+        assert_eq!(sup["properties"]["expires"], "2027-03-01");
+        // Without a baseline no result has a state.
+        let plain = to_sarif_value(&testdata::sample());
+        assert!(results(&plain)
+            .iter()
+            .all(|r| r.get("baselineState").is_none()));
+    }
+
+    #[test]
     fn write_sarif_file_and_missing_directory() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("posture.sarif");

@@ -112,6 +112,8 @@ pub struct Risk<'a> {
     pub severity: Severity,
     pub endpoints: usize,
     pub new: usize,
+    /// The findings' remediation; empty when it differs between them (it is rendered per
+    /// endpoint, and the first one would mislead for the others).
     pub remediation: &'a str,
     /// A few affected endpoints, in report order.
     pub examples: Vec<&'a str>,
@@ -136,6 +138,9 @@ pub fn top_risks(outcome: &ScanOutcome, max: usize) -> Vec<Risk<'_>> {
         });
         r.severity = r.severity.max(f.severity);
         r.endpoints += 1;
+        if r.remediation != f.remediation {
+            r.remediation = "";
+        }
         if outcome.baseline_state(f) == Some(BaselineState::New) {
             r.new += 1;
         }
@@ -204,6 +209,8 @@ pub fn certificates(outcome: &ScanOutcome) -> Vec<CertEntry<'_>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExposureCell<'a> {
     pub service: &'a str,
+    /// What the service said first (server-derived: escape before display).
+    pub banner: &'a str,
     /// The worst active finding on this host and port.
     pub worst: Option<Severity>,
 }
@@ -252,6 +259,7 @@ pub fn exposure(outcome: &ScanOutcome) -> Exposure<'_> {
                 n,
                 ExposureCell {
                     service: &p.port.service,
+                    banner: &p.port.banner,
                     worst: w,
                 },
             );
@@ -322,6 +330,13 @@ mod tests {
         assert_eq!(risks[2].rule_id, "http.headers.missing");
         assert_eq!(risks[2].endpoints, 2);
         assert_eq!(risks[2].examples, ["shop.example.com:80", "other:80"]);
+        assert_eq!(risks[2].remediation, "Close it.");
+        o.findings.last_mut().unwrap().remediation = "Other advice.".into();
+        assert_eq!(
+            top_risks(&o, 3)[2].remediation,
+            "",
+            "differs between endpoints"
+        );
     }
 
     #[test]

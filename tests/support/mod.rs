@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the binary, loopback listeners, report readers.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::net::{SocketAddr, TcpListener};
