@@ -285,9 +285,10 @@ fn hostile_strings_stay_inert_in_a_real_browser() {
     let bytes = std::fs::read(&png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(bytes.len() > 20_000, "suspiciously small screenshot");
+    // To look at it: POSTURE_KEEP_SCREENSHOT=/tmp/hostile.png keeps the PNG and the page.
     if let Ok(keep) = std::env::var("POSTURE_KEEP_SCREENSHOT") {
-        std::fs::copy(&png, keep).unwrap();
-        std::fs::copy(&hostile_html, "/tmp/posture-hostile.html").unwrap();
+        std::fs::copy(&png, &keep).unwrap();
+        std::fs::copy(&hostile_html, format!("{keep}.html")).unwrap();
     }
 
     // The other formats of the same hostile result stay inert too.
