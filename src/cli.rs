@@ -65,6 +65,10 @@ pub enum Command {
     /// List, validate and explain rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Re-render reports (HTML, SARIF, Markdown, JUnit, JSON) from a saved JSON result.
+    Report(Box<ReportArgs>),
+    /// Compare two results (JSON or SARIF): new, updated, unchanged and fixed findings.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +196,70 @@ pub struct ScanArgs {
     /// Exit 0 instead of 3 when some endpoints could not be assessed.
     #[arg(long)]
     pub allow_incomplete: bool,
+    #[command(flatten)]
+    pub reports: ReportFileArgs,
+}
+
+/// The human and CI report files, and the baseline they compare with (`scan` and `report`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportFileArgs {
+    /// Write the self-contained HTML risk report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write a Markdown summary to FILE (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write JUnit XML to FILE (one test case per finding; failures at or above --fail-on).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// A previous result (JSON or SARIF): mark findings new / unchanged / updated / fixed.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Exit 1 only for findings new since --baseline (at or above --fail-on).
+    #[arg(long, requires = "baseline")]
+    pub fail_on_new: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A JSON result written by `posture scan --json`.
+    #[arg(value_name = "RESULTS.json")]
+    pub input: PathBuf,
+    /// Write SARIF 2.1.0 to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write the JSON result (with the baseline comparison, if any) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The threshold shown as the CI gate (HTML, Markdown) and failing in JUnit; default high.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    #[command(flatten)]
+    pub reports: ReportFileArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The older result (JSON or SARIF).
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The newer result (JSON or SARIF).
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+    /// Exit 1 when NEW has a finding that OLD did not, at or above --fail-on.
+    #[arg(long)]
+    pub fail_on_new: bool,
+    /// The severity that counts for --fail-on-new (default info: any new finding).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -237,13 +305,15 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
         return exit::OK;
     }
     let Some(command) = cli.command else {
-        eprintln!("posture: a subcommand is required (scan, demo, rules); see `posture --help`");
+        eprintln!("posture: a subcommand is required (scan, demo, rules, report, diff); see `posture --help`");
         return exit::USAGE;
     };
     match command {
         Command::Scan(args) => run_scan_command(&args, cli.quiet),
         Command::Demo(args) => crate::lab::run_demo(&args, cli.quiet),
         Command::Rules(cmd) => run_rules_command(cmd),
+        Command::Report(args) => run_report_command(&args),
+        Command::Diff(args) => run_diff_command(&args),
     }
 }
 
@@ -384,6 +454,12 @@ pub struct Outputs {
     pub fail_on: FailOn,
     pub allow_incomplete: bool,
     pub list_targets: bool,
+    pub html: Option<PathBuf>,
+    pub markdown: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    /// Read and validated before the scan, so a bad file costs no scan.
+    pub baseline: Option<report::baseline::Baseline>,
+    pub fail_on_new: bool,
 }
 
 /// Merges flags, posture.toml and defaults into a validated plan. Every problem → exit 2.
@@ -622,6 +698,17 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         }
     };
 
+    let baseline = match &args.reports.baseline {
+        Some(p) => match report::baseline::read_baseline(p) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                errors.push(format!("--baseline: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+
     let domains = config
         .as_ref()
         .map(|c| c.domains.clone())
@@ -696,6 +783,11 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         fail_on,
         allow_incomplete: args.allow_incomplete || cfg_scan.allow_incomplete.unwrap_or(false),
         list_targets: args.list_targets,
+        html: args.reports.html.clone(),
+        markdown: args.reports.markdown.clone(),
+        junit: args.reports.junit.clone(),
+        baseline,
+        fail_on_new: args.reports.fail_on_new,
     };
     Ok((plan, outputs))
 }
@@ -772,7 +864,25 @@ fn apply_suppressions(plan: &ScanPlan, outcome: &mut ScanOutcome) {
 
 /// Writes every requested report, then prints to stdout; returns the exit code.
 pub fn write_outputs(outcome: &ScanOutcome, outputs: &Outputs, quiet: bool) -> u8 {
-    let mut write_failed = false;
+    let compared;
+    let outcome = match &outputs.baseline {
+        Some(b) => {
+            let mut o = outcome.clone();
+            report::baseline::apply_baseline(&mut o, b);
+            compared = o;
+            &compared
+        }
+        None => outcome,
+    };
+    let mut write_failed = !write_report_files(
+        outcome,
+        &ReportFiles {
+            html: outputs.html.as_deref(),
+            markdown: outputs.markdown.as_deref(),
+            junit: outputs.junit.as_deref(),
+            fail_on: outputs.fail_on,
+        },
+    );
     if let Some(p) = &outputs.sarif {
         if let Err(e) = report::sarif::write_sarif(p, outcome) {
             eprintln!("error: cannot write SARIF to {}: {e}", p.display());
@@ -805,7 +915,147 @@ pub fn write_outputs(outcome: &ScanOutcome, outputs: &Outputs, quiet: bool) -> u
     if write_failed {
         return exit::USAGE;
     }
-    report::exit_code(outcome, outputs.fail_on, outputs.allow_incomplete)
+    report::exit_code_gated(
+        outcome,
+        outputs.fail_on,
+        outputs.allow_incomplete,
+        outputs.fail_on_new,
+    )
+}
+
+/// The HTML, Markdown and JUnit files to write, and the threshold they show.
+struct ReportFiles<'a> {
+    html: Option<&'a Path>,
+    markdown: Option<&'a Path>,
+    junit: Option<&'a Path>,
+    fail_on: FailOn,
+}
+
+/// Writes the HTML, Markdown and JUnit reports that were asked for; false when one failed
+/// (each failure is printed).
+fn write_report_files(outcome: &ScanOutcome, files: &ReportFiles<'_>) -> bool {
+    let mut ok = true;
+    let mut check = |what: &str, p: &Path, r: Result<(), report::ReportError>| {
+        if let Err(e) = r {
+            eprintln!("error: cannot write {what} to {}: {e}", p.display());
+            ok = false;
+        }
+    };
+    if let Some(p) = files.html {
+        let opts = report::html::HtmlOptions {
+            fail_on: files.fail_on,
+        };
+        check("HTML", p, report::html::write_html(p, outcome, &opts));
+    }
+    if let Some(p) = files.markdown {
+        let opts = report::markdown::MarkdownOptions {
+            fail_on: files.fail_on,
+        };
+        check(
+            "Markdown",
+            p,
+            report::markdown::write_markdown(p, outcome, &opts),
+        );
+    }
+    if let Some(p) = files.junit {
+        let opts = report::junit::JunitOptions {
+            fail_on: files.fail_on,
+        };
+        check("JUnit", p, report::junit::write_junit(p, outcome, &opts));
+    }
+    ok
+}
+
+/// `posture report RESULTS.json …`: re-renders reports from a saved JSON result. Exit 0 when
+/// every file was written, 2 otherwise.
+fn run_report_command(args: &ReportArgs) -> u8 {
+    let fail_on = match args.fail_on.as_deref().unwrap_or("high").parse::<FailOn>() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --fail-on: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut outcome = match report::json::read_json(&args.input) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    if let Some(p) = &args.reports.baseline {
+        match report::baseline::read_baseline(p) {
+            Ok(b) => report::baseline::apply_baseline(&mut outcome, &b),
+            Err(e) => {
+                eprintln!("error: --baseline: {e}");
+                return exit::USAGE;
+            }
+        }
+    }
+    let r = &args.reports;
+    if r.html.is_none()
+        && r.markdown.is_none()
+        && r.junit.is_none()
+        && args.sarif.is_none()
+        && args.json.is_none()
+    {
+        eprintln!("error: nothing to write: give --html, --sarif, --markdown, --junit or --json");
+        return exit::USAGE;
+    }
+    let mut ok = write_report_files(
+        &outcome,
+        &ReportFiles {
+            html: r.html.as_deref(),
+            markdown: r.markdown.as_deref(),
+            junit: r.junit.as_deref(),
+            fail_on,
+        },
+    );
+    if let Some(p) = &args.sarif {
+        if let Err(e) = report::sarif::write_sarif(p, &outcome) {
+            eprintln!("error: cannot write SARIF to {}: {e}", p.display());
+            ok = false;
+        }
+    }
+    if let Some(p) = &args.json {
+        if let Err(e) = report::json::write_json(p, &outcome) {
+            eprintln!("error: cannot write JSON to {}: {e}", p.display());
+            ok = false;
+        }
+    }
+    if ok {
+        exit::OK
+    } else {
+        exit::USAGE
+    }
+}
+
+/// `posture diff OLD NEW`: prints new / updated / unchanged / fixed findings. Exit 0, or 1 with
+/// `--fail-on-new` when a new finding is at or above `--fail-on` (default info); 2 on errors.
+fn run_diff_command(args: &DiffArgs) -> u8 {
+    let fail_on = match args.fail_on.as_deref().unwrap_or("info").parse::<FailOn>() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --fail-on: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (old, new) = match (
+        report::baseline::read_baseline(&args.old),
+        report::baseline::read_baseline(&args.new),
+    ) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let d = report::diff::diff(&old, &new);
+    print_stdout(&match args.format {
+        DiffFormat::Text => report::diff::render_diff_text(&d),
+        DiffFormat::Json => report::diff::render_diff_json(&d),
+    });
+    d.exit_code(args.fail_on_new, fail_on)
 }
 
 fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8 {

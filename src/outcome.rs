@@ -31,6 +31,10 @@ pub struct ScanOutcome {
     /// earliest expiry first: the input of an expiry calendar (issue 3 §7).
     #[serde(default)]
     pub certificates: Vec<CertInventoryEntry>,
+    /// The comparison with a previous scan (`--baseline`): what is new, changed and fixed.
+    /// Absent when no baseline was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineComparison>,
 }
 
 impl ScanOutcome {
@@ -52,6 +56,96 @@ impl ScanOutcome {
         }
         counts
     }
+
+    /// How `finding` compares with the baseline: `None` without a baseline.
+    pub fn baseline_state(&self, finding: &Finding) -> Option<BaselineState> {
+        let b = self.baseline.as_ref()?;
+        Some(
+            b.states
+                .get(&finding.fingerprint)
+                .map(|c| c.state)
+                // A finding added to the outcome after the comparison is new by definition.
+                .unwrap_or(BaselineState::New),
+        )
+    }
+
+    /// The severity `finding` had in the baseline when it changed (`updated`).
+    pub fn previous_severity(&self, finding: &Finding) -> Option<Severity> {
+        self.baseline
+            .as_ref()?
+            .states
+            .get(&finding.fingerprint)?
+            .previous_severity
+    }
+}
+
+/// SARIF `result.baselineState`: how a finding compares with the same fingerprint in the
+/// baseline scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineState {
+    /// Not in the baseline.
+    New,
+    /// In the baseline with the same severity.
+    Unchanged,
+    /// In the baseline with another severity (a rule or `[rules] severity` change).
+    Updated,
+    /// In the baseline, not found now: fixed, or no longer in scope.
+    Absent,
+}
+
+impl BaselineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineState::New => "new",
+            BaselineState::Unchanged => "unchanged",
+            BaselineState::Updated => "updated",
+            BaselineState::Absent => "absent",
+        }
+    }
+}
+
+/// The comparison of this scan with a previous one, by finding fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineComparison {
+    /// The baseline file as given (`--baseline`).
+    pub source: String,
+    /// When the baseline scan started, when its file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// The state of every current finding, by fingerprint: new, unchanged or updated.
+    pub states: BTreeMap<String, BaselineChange>,
+    /// Findings of the baseline this scan did not report (SARIF `absent`): fixed, or no longer
+    /// scanned. In the baseline's order.
+    #[serde(default)]
+    pub fixed: Vec<Finding>,
+}
+
+impl BaselineComparison {
+    /// How many current findings are in `state` (counted per finding, not per fingerprint).
+    pub fn count(&self, findings: &[Finding], state: BaselineState) -> usize {
+        if state == BaselineState::Absent {
+            return self.fixed.len();
+        }
+        findings
+            .iter()
+            .filter(|f| {
+                self.states
+                    .get(&f.fingerprint)
+                    .map_or(BaselineState::New, |c| c.state)
+                    == state
+            })
+            .count()
+    }
+}
+
+/// One current finding's state against the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineChange {
+    pub state: BaselineState,
+    /// The baseline's severity, for `updated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<Severity>,
 }
 
 /// The binary and the rule packs it carried: the identity of the judgement.

@@ -275,6 +275,7 @@ pub async fn execute(
         certificates: super::inventory::build_inventory(&subjects),
         subjects,
         incomplete,
+        baseline: None,
     }
 }
 

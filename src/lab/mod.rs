@@ -187,6 +187,11 @@ async fn run_lab_scan(args: &DemoArgs, quiet: bool) -> Result<u8, String> {
         format: Format::Text,
         fail_on: None,
         allow_incomplete: false,
+        reports: crate::cli::ReportFileArgs {
+            html: Some(args.out.join("posture.html")),
+            markdown: Some(args.out.join("posture.md")),
+            ..Default::default()
+        },
     };
     let (plan, outputs) = build_plan(&scan).map_err(|e| e.to_string())?;
     let code = crate::cli::scan_and_report(plan, outputs, quiet).await;
@@ -199,6 +204,8 @@ async fn run_lab_scan(args: &DemoArgs, quiet: bool) -> Result<u8, String> {
     if !quiet {
         eprintln!();
         eprintln!("posture demo: reports written to {}/", args.out.display());
+        eprintln!("  {}", args.out.join("posture.html").display());
+        eprintln!("  {}", args.out.join("posture.md").display());
         eprintln!("  {}", sarif.display());
         eprintln!("  {}", json.display());
     }

@@ -65,6 +65,19 @@ impl fmt::Display for FailOn {
 /// what was done); then findings at or above the threshold, because a known problem is worth
 /// more than an unknown one; then incompleteness, unless `allow_incomplete`.
 pub fn exit_code(outcome: &ScanOutcome, fail_on: FailOn, allow_incomplete: bool) -> u8 {
+    exit_code_gated(outcome, fail_on, allow_incomplete, false)
+}
+
+/// [`exit_code`], or with `new_only` (`--fail-on-new`) the same table where only findings that
+/// are new since the baseline can fail the run: the CI gate that accepts known debt but no
+/// regression. Without a baseline every finding is new. Incompleteness and interruption count
+/// as in [`exit_code`]: an endpoint not assessed could hide a new problem.
+pub fn exit_code_gated(
+    outcome: &ScanOutcome,
+    fail_on: FailOn,
+    allow_incomplete: bool,
+    new_only: bool,
+) -> u8 {
     if outcome.scan.interrupted {
         return EXIT_INTERRUPTED;
     }
@@ -72,9 +85,16 @@ pub fn exit_code(outcome: &ScanOutcome, fail_on: FailOn, allow_incomplete: bool)
         FailOn::None => return EXIT_OK,
         FailOn::Severity(s) => s,
     };
+    let gates = |f: &&crate::finding::Finding| {
+        !new_only
+            || outcome
+                .baseline_state(f)
+                .is_none_or(|s| s == crate::outcome::BaselineState::New)
+    };
     if outcome
         .findings
         .iter()
+        .filter(gates)
         .any(|f| f.severity >= threshold && f.suppressed.is_none())
     {
         EXIT_FINDINGS
@@ -199,6 +219,52 @@ mod tests {
                 "row {i}: worst={worst:?} incomplete={incomplete} interrupted={interrupted} \
                  fail_on={fail_on} allow_incomplete={allow}"
             );
+            // Without a baseline every finding is new: --fail-on-new changes nothing.
+            assert_eq!(exit_code_gated(&o, fail_on, allow, true), want, "row {i}");
         }
+    }
+
+    #[test]
+    fn fail_on_new_gates_only_on_new_findings() {
+        use crate::report::baseline::{apply_baseline, Baseline};
+        let high = FailOn::Severity(Severity::High);
+        let mut o = testdata::sample();
+        // The critical and high findings were already there; the medium one is new.
+        let known = Baseline {
+            source: "prev.json".into(),
+            started_at: None,
+            findings: o.findings[..2].to_vec(),
+        };
+        apply_baseline(&mut o, &known);
+        o.incomplete.clear();
+        assert_eq!(exit_code(&o, high, false), EXIT_FINDINGS);
+        assert_eq!(exit_code_gated(&o, high, false, true), EXIT_OK);
+        // The medium one is new: it gates at medium.
+        assert_eq!(
+            exit_code_gated(&o, FailOn::Severity(Severity::Medium), false, true),
+            EXIT_FINDINGS
+        );
+        // A new critical finding gates, unless suppressed.
+        let empty = Baseline {
+            findings: vec![],
+            ..known
+        };
+        apply_baseline(&mut o, &empty);
+        assert_eq!(exit_code_gated(&o, high, false, true), EXIT_FINDINGS);
+        for f in &mut o.findings {
+            f.suppressed = Some(crate::finding::SuppressionInfo {
+                reason: "accepted".into(),
+                expires: None,
+                declared_at: "posture.toml:3:1".into(),
+            });
+        }
+        assert_eq!(exit_code_gated(&o, high, false, true), EXIT_OK);
+        // Incomplete still counts.
+        o.incomplete.push(IncompleteEndpoint {
+            endpoint: "h:3".into(),
+            stage: "connect".into(),
+            reason: "timeout".into(),
+        });
+        assert_eq!(exit_code_gated(&o, high, false, true), EXIT_INCOMPLETE);
     }
 }

@@ -7,12 +7,18 @@
 //! values, certificate names) are hostile input: every format escapes them for its own medium.
 
 pub mod atomic;
+pub mod baseline;
+pub mod diff;
 pub mod exit;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod sarif;
+pub mod summary;
 pub mod text;
 
-pub use exit::{exit_code, FailOn};
+pub use exit::{exit_code, exit_code_gated, FailOn};
 
 use std::io;
 use std::path::PathBuf;
@@ -48,6 +54,8 @@ pub enum ReportError {
         found: String,
         supported: String,
     },
+    #[error("`{}` is not a usable baseline (posture JSON or SARIF): {message}", path.display())]
+    Baseline { path: PathBuf, message: String },
 }
 
 impl ReportError {
@@ -58,7 +66,9 @@ impl ReportError {
             ReportError::Write { source, .. } | ReportError::Read { source, .. } => {
                 source.kind() == io::ErrorKind::BrokenPipe
             }
-            ReportError::Parse { .. } | ReportError::SchemaVersion { .. } => false,
+            ReportError::Parse { .. }
+            | ReportError::SchemaVersion { .. }
+            | ReportError::Baseline { .. } => false,
         }
     }
 }
@@ -203,6 +213,7 @@ pub(crate) mod testdata {
             subjects: vec![],
             incomplete: vec![],
             certificates: vec![],
+            baseline: None,
         }
     }
 

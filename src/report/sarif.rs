@@ -23,7 +23,7 @@ use super::text::visible_control;
 use super::ReportError;
 use crate::engine::limits::EVIDENCE_MAX_CHARS;
 use crate::finding::{Finding, Severity};
-use crate::outcome::{PackInfo, RuleInfo, ScanOutcome, ScanStats, Scope};
+use crate::outcome::{BaselineState, PackInfo, RuleInfo, ScanOutcome, ScanStats, Scope};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -154,6 +154,12 @@ pub struct SarifResult {
     pub message: Message,
     pub locations: Vec<ResultLocation>,
     pub partial_fingerprints: BTreeMap<&'static str, String>,
+    /// With `--baseline`: `new`, `unchanged`, `updated` or `absent` (SARIF §3.27.24).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_state: Option<&'static str>,
+    /// `pass` for `absent` results: the check no longer fails there. Absent otherwise (`fail`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
     /// Present when posture.toml accepted the risk (`[[suppress]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suppressions: Vec<SarifSuppression>,
@@ -221,6 +227,9 @@ pub struct ResultProperties {
     pub evidence: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub remediation: String,
+    /// The baseline's severity of an `updated` result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_severity: Option<&'static str>,
 }
 
 /// Scan metadata, so a SARIF file alone says what was scanned and whether it was complete.
@@ -285,22 +294,45 @@ pub fn to_sarif(outcome: &ScanOutcome) -> SarifLog {
             rules.push(descriptor(r));
         }
     }
-    // A finding always comes from an active rule; if one does not (a hand-edited JSON report),
-    // describe its rule from the finding rather than emit a dangling ruleIndex.
-    for f in &outcome.findings {
+    // A finding always comes from an active rule; if one does not (a hand-edited JSON report,
+    // or a fixed finding of a rule no longer active), describe its rule from the finding rather
+    // than emit a dangling ruleIndex.
+    let fixed: &[Finding] = outcome
+        .baseline
+        .as_ref()
+        .map(|b| b.fixed.as_slice())
+        .unwrap_or_default();
+    for f in outcome.findings.iter().chain(fixed) {
         if !index.contains_key(f.rule_id.as_str()) {
             index.insert(&f.rule_id, rules.len());
             rules.push(descriptor(&rule_from_finding(f)));
         }
     }
 
-    // Findings are in severity order (worst first), so truncation drops the least severe.
+    // Findings are in severity order (worst first), so truncation drops the least severe;
+    // current results come before the absent ones of a baseline.
     let kept = outcome.findings.len().min(MAX_RESULTS);
-    let omitted = outcome.findings.len() - kept;
-    let results = outcome.findings[..kept]
+    let kept_fixed = fixed.len().min(MAX_RESULTS - kept);
+    let omitted = outcome.findings.len() + fixed.len() - kept - kept_fixed;
+    let mut results: Vec<SarifResult> = outcome.findings[..kept]
         .iter()
-        .map(|f| result(f, index[f.rule_id.as_str()]))
+        .map(|f| {
+            let mut r = result(f, index[f.rule_id.as_str()]);
+            r.baseline_state = outcome.baseline_state(f).map(|s| s.as_str());
+            r.properties.previous_severity = outcome.previous_severity(f).map(|s| s.as_str());
+            r
+        })
         .collect();
+    // SARIF wants results that disappeared since the baseline listed as `absent`. They are
+    // `kind: pass` with level `none`: the check passes there now, so a consumer that ignores
+    // baselineState still does not show them as open problems.
+    results.extend(fixed[..kept_fixed].iter().map(|f| {
+        let mut r = result(f, index[f.rule_id.as_str()]);
+        r.baseline_state = Some(BaselineState::Absent.as_str());
+        r.kind = Some("pass");
+        r.level = "none";
+        r
+    }));
 
     let mut notifications: Vec<Notification> = outcome
         .incomplete
@@ -547,6 +579,8 @@ fn result(f: &Finding, rule_index: usize) -> SarifResult {
             },
         }],
         partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, f.fingerprint.clone())]),
+        baseline_state: None,
+        kind: None,
         suppressions: f
             .suppressed
             .iter()
@@ -576,6 +610,7 @@ fn result(f: &Finding, rule_index: usize) -> SarifResult {
                 .map(|(k, v)| (k.clone(), cap_chars(v, EVIDENCE_MAX_CHARS)))
                 .collect(),
             remediation: f.remediation.clone(),
+            previous_severity: None,
         },
     }
 }
@@ -1040,6 +1075,72 @@ mod tests {
         assert_eq!(escape_message("abcdef", 3), "abc…");
         assert_eq!(cap_chars("héllo", 2), "hé…");
         assert_eq!(longest_backtick_run("a ``` b `"), 3);
+    }
+
+    #[test]
+    fn baseline_states_suppressions_and_absent_results_validate() {
+        use crate::report::baseline::{apply_baseline, Baseline};
+        let mut o = testdata::sample();
+        let mut before = o.findings.clone();
+        before[1].severity = Severity::Medium; // → updated
+        before.remove(2); // → new
+        let mut gone = o.findings[3].clone();
+        gone.rule_id = "port.retired-rule".into(); // a rule no longer active
+        gone.fingerprint = "9".repeat(64);
+        before.push(gone);
+        o.findings[0].suppressed = Some(crate::finding::SuppressionInfo {
+            reason: "jump host, accepted risk CR-1234 [x](1)".into(),
+            expires: Some("2027-03-01".into()),
+            declared_at: "posture.toml:20:1".into(),
+        });
+        apply_baseline(
+            &mut o,
+            &Baseline {
+                source: "prev.sarif".into(),
+                started_at: None,
+                findings: before,
+            },
+        );
+        let doc = to_sarif_value(&o);
+        assert_schema_valid(&doc);
+        let rs = results(&doc);
+        let states: Vec<&str> = rs
+            .iter()
+            .map(|r| r["baselineState"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            states,
+            ["unchanged", "updated", "new", "unchanged", "absent"]
+        );
+        assert_eq!(rs[1]["properties"]["previous_severity"], "medium");
+        let absent = &rs[4];
+        assert_eq!(absent["kind"], "pass");
+        assert_eq!(absent["level"], "none");
+        assert_eq!(absent["ruleId"], "port.retired-rule");
+        assert_eq!(
+            absent["partialFingerprints"][FINGERPRINT_KEY],
+            "9".repeat(64)
+        );
+        let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap();
+        let i = absent["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], "port.retired-rule");
+        // Current results never carry `kind` (the default `fail`).
+        assert!(rs[..4].iter().all(|r| r.get("kind").is_none()));
+        let sup = &rs[0]["suppressions"][0];
+        assert_eq!(sup["kind"], "external");
+        assert_eq!(sup["status"], "accepted");
+        assert_eq!(
+            sup["justification"],
+            "jump host, accepted risk CR-1234 [x](1)"
+        );
+        assert_eq!(sup["properties"]["expires"], "2027-03-01");
+        // Without a baseline no result has a state.
+        let plain = to_sarif_value(&testdata::sample());
+        assert!(results(&plain)
+            .iter()
+            .all(|r| r.get("baselineState").is_none()));
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn render_text(outcome: &ScanOutcome, opts: &TextOptions) -> String {
     let mut out = String::new();
     render_ports(&mut out, outcome);
     render_findings(&mut out, outcome, opts);
+    render_changes(&mut out, outcome);
     render_incomplete(&mut out, outcome);
     out.push_str(&summary_line(outcome, opts));
     out.push('\n');
@@ -65,6 +66,17 @@ pub fn summary_line(outcome: &ScanOutcome, opts: &TextOptions) -> String {
         hosts,
         plural(hosts, "host", "hosts"),
     );
+    if let Some(c) = super::summary::change_counts(outcome) {
+        let _ = write!(line, " · {} new, {} fixed", c.new, c.fixed);
+    }
+    let suppressed = outcome
+        .findings
+        .iter()
+        .filter(|f| f.suppressed.is_some())
+        .count();
+    if suppressed > 0 {
+        let _ = write!(line, " · {suppressed} suppressed");
+    }
     if !outcome.incomplete.is_empty() {
         let _ = write!(line, " · {} incomplete", outcome.incomplete.len());
     }
@@ -177,6 +189,44 @@ fn render_findings(out: &mut String, outcome: &ScanOutcome, opts: &TextOptions) 
         }
         out.push('\n');
     }
+}
+
+/// With a baseline: what is new and what was fixed since it (unchanged findings are only
+/// counted in the summary line).
+fn render_changes(out: &mut String, outcome: &ScanOutcome) {
+    use crate::outcome::BaselineState;
+    let Some(b) = &outcome.baseline else { return };
+    let new = super::baseline::findings_in_state(outcome, BaselineState::New);
+    let updated = super::baseline::findings_in_state(outcome, BaselineState::Updated);
+    let _ = writeln!(
+        out,
+        "SINCE BASELINE {}: {} new, {} updated, {} fixed",
+        escape_visible(&b.source, MESSAGE_DISPLAY_CHARS),
+        new.len(),
+        updated.len(),
+        b.fixed.len()
+    );
+    let rows = new
+        .iter()
+        .map(|f| ("+", *f, String::new()))
+        .chain(updated.iter().map(|f| {
+            let was = outcome
+                .previous_severity(f)
+                .map(|s| format!(" (was {s})"))
+                .unwrap_or_default();
+            ("~", *f, was)
+        }))
+        .chain(b.fixed.iter().map(|f| ("-", f, String::new())));
+    for (mark, f, extra) in rows {
+        let _ = writeln!(
+            out,
+            "  {mark} {:<8} {}  {}{extra}",
+            f.severity.as_str(),
+            escape_visible(&f.rule_id, MAX_COLUMN_WIDTH),
+            escape_visible(&f.endpoint, MAX_COLUMN_WIDTH),
+        );
+    }
+    out.push('\n');
 }
 
 fn render_incomplete(out: &mut String, outcome: &ScanOutcome) {
@@ -354,6 +404,41 @@ mod tests {
             "posture: 1 critical, 1 high, 1 medium, 0 low, 1 info · 3 open ports on 3 hosts · 1 incomplete · 2.31 s"
         );
         assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn baseline_changes_and_suppressions_are_listed() {
+        use crate::report::baseline::{apply_baseline, Baseline};
+        let mut o = testdata::sample();
+        let mut gone = o.findings[3].clone();
+        gone.rule_id = "port.gone".into();
+        gone.fingerprint = "gone".into();
+        let before = vec![o.findings[0].clone(), gone];
+        o.findings[1].suppressed = Some(crate::finding::SuppressionInfo {
+            reason: "accepted".into(),
+            expires: None,
+            declared_at: "posture.toml:1:1".into(),
+        });
+        apply_baseline(
+            &mut o,
+            &Baseline {
+                source: "prev.sarif".into(),
+                started_at: None,
+                findings: before,
+            },
+        );
+        let text = render_text(&o, &TextOptions::default());
+        assert!(
+            text.contains("SINCE BASELINE prev.sarif: 3 new, 0 updated, 1 fixed\n"),
+            "{text}"
+        );
+        assert!(text.contains("  + high     tls.cert.expiring  [2001:db8::1]:443\n"));
+        assert!(text.contains("  - info     port.gone  10.0.0.5:3389\n"));
+        assert!(text
+            .lines()
+            .last()
+            .unwrap()
+            .contains(" · 3 new, 1 fixed · 1 suppressed · 1 incomplete · "));
     }
 
     #[test]

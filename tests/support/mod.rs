@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the binary, loopback listeners, report readers.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod dns;
 pub mod tls;
 
