@@ -7,6 +7,7 @@ use crate::engine::fdlimit::{cap_concurrency, raise_fd_limit};
 use crate::engine::plan::{prepare, Checks, ScanPlan};
 use crate::engine::ports::PortSpec;
 use crate::engine::run::{execute, Progress};
+use crate::engine::shard::Shard;
 use crate::finding::Severity;
 use crate::outcome::ScanOutcome;
 use crate::report::{self, FailOn};
@@ -65,6 +66,30 @@ pub enum Command {
     /// List, validate and explain rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Combine the JSON results of `scan --shard K/N` workers into one set of reports.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// JSON results of `posture scan --shard K/N` (or `--shards N`), e.g. results/shard-*.json.
+    #[arg(required = true, value_name = "SHARD.json")]
+    pub shards: Vec<PathBuf>,
+    /// Write SARIF 2.1.0 to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write the merged JSON result to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Exit 1 when a finding is at or above this severity: critical|high|medium|low|info|none.
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
+    /// Exit 0 instead of 3 when some endpoints (or whole shards) are missing.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +211,14 @@ pub struct ScanArgs {
     /// Exit 0 instead of 3 when some endpoints could not be assessed.
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// Scan only shard K of N (1-based): every endpoint and domain belongs to exactly one
+    /// shard; combine the shards' --json results with `posture merge`.
+    #[arg(long, value_name = "K/N", conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// Scan one of N shards, K from POSTURE_SHARD_INDEX or Kubernetes' JOB_COMPLETION_INDEX
+    /// (0-based: K = index + 1).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -231,13 +264,16 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
         return exit::OK;
     }
     let Some(command) = cli.command else {
-        eprintln!("posture: a subcommand is required (scan, demo, rules); see `posture --help`");
+        eprintln!(
+            "posture: a subcommand is required (scan, merge, demo, rules); see `posture --help`"
+        );
         return exit::USAGE;
     };
     match command {
         Command::Scan(args) => run_scan_command(&args, cli.quiet),
         Command::Demo(args) => crate::lab::run_demo(&args, cli.quiet),
         Command::Rules(cmd) => run_rules_command(cmd),
+        Command::Merge(args) => run_merge_command(&args, cli.quiet),
     }
 }
 
@@ -616,10 +652,21 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         }
     };
 
-    let domains = config
+    let mut domains = config
         .as_ref()
         .map(|c| c.domains.clone())
         .unwrap_or_default();
+    let shard = match (args.shard, args.shards) {
+        (Some(s), _) => Some(s),
+        (None, Some(n)) => match Shard::from_env(n, |var| std::env::var(var).ok()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        },
+        (None, None) => None,
+    };
     if targets.is_empty() && domains.is_empty() && errors.is_empty() {
         errors.push(
             "no targets: give them as arguments, with --targets-file, or in --config posture.toml"
@@ -636,6 +683,10 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         ));
     }
     let rules = rules.ok_or_else(|| UsageError("rules failed to load".into()))?;
+    // Each domain (and its DNS checks) belongs to one shard; endpoints are sharded in `prepare`.
+    if let Some(s) = shard {
+        domains.retain(|d| s.owns_name(&d.name));
+    }
     let plan = ScanPlan {
         targets,
         domains,
@@ -662,6 +713,7 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
             .or(cfg_scan.sarif_category.clone())
             .unwrap_or_else(|| "posture/scan/".into()),
         config_file: args.config.as_ref().map(|p| p.display().to_string()),
+        shard,
     };
     let outputs = Outputs {
         sarif: args.sarif.clone(),
@@ -725,6 +777,41 @@ pub async fn scan_and_report(plan: ScanPlan, outputs: Outputs, quiet: bool) -> u
         bar.finish_and_clear();
     }
     apply_suppressions(&plan, &mut outcome);
+    write_outputs(&outcome, &outputs, quiet)
+}
+
+/// `posture merge`: reads every shard result (an unreadable or corrupt one exits 2 naming
+/// it), combines them, writes the reports and returns the exit code of the merged outcome.
+fn run_merge_command(args: &MergeArgs, quiet: bool) -> u8 {
+    let fail_on = match args.fail_on.parse::<FailOn>() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --fail-on: {e}");
+            return exit::USAGE;
+        }
+    };
+    let merged = report::merge::read_shards(&args.shards).and_then(report::merge::merge_shards);
+    let outcome = match merged {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    for i in &outcome.incomplete {
+        if i.stage == report::merge::SHARD_STAGE {
+            // Also in every report; said here too because a missing shard is a missing scan.
+            eprintln!("warning: {}: {}", i.endpoint, i.reason);
+        }
+    }
+    let outputs = Outputs {
+        sarif: args.sarif.clone(),
+        json: args.json.clone(),
+        format: args.format,
+        fail_on,
+        allow_incomplete: args.allow_incomplete,
+        list_targets: false,
+    };
     write_outputs(&outcome, &outputs, quiet)
 }
 
@@ -796,6 +883,9 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
                 continue;
             }
             for port in g.ports.iter() {
+                if g.shard.is_some_and(|s| !s.owns_addr_port(ip, *port)) {
+                    continue;
+                }
                 let ep = crate::target::display_host_port(&ip.to_string(), *port);
                 let line = match (&g.name, plan.scheme_for(g.target, *port)) {
                     (Some(n), Some(s)) => format!("{ep}\t{n}\t{s}"),

@@ -6,6 +6,7 @@
 
 use crate::config::{DomainSpec, Suppression};
 use crate::engine::limits::Limits;
+use crate::engine::shard::Shard;
 use crate::rule::RuleSet;
 use crate::target::expand::{count_hosts, AddrBlock, Excludes};
 use crate::target::resolve::{build_resolver, resolve_all};
@@ -76,6 +77,9 @@ pub struct ScanPlan {
     pub suppressions: Vec<Suppression>,
     pub automation_id: String,
     pub config_file: Option<String>,
+    /// `--shard K/N`: this run scans only the endpoints (and domains) shard K owns
+    /// ([`crate::engine::shard`]). `domains` is already filtered by the CLI.
+    pub shard: Option<Shard>,
 }
 
 /// A group of endpoints sharing one address block and one port list.
@@ -88,6 +92,10 @@ pub struct WorkGroup {
     pub name: Option<Arc<str>>,
     pub addrs: AddrList,
     pub ports: Arc<[u16]>,
+    /// For IP and CIDR groups of a sharded plan: the shard whose `(address, port)` items the
+    /// sweep keeps (the rest are skipped without a connect). Name groups are sharded by
+    /// `(name, port)` in [`prepare`] already, so this is `None` for them.
+    pub shard: Option<Shard>,
 }
 
 /// The addresses of a group: a lazy block (IP, CIDR) or a short resolved list (name).
@@ -125,7 +133,9 @@ pub struct Prepared {
     pub unresolved: Vec<(String, String)>,
     /// Addresses that will be scanned (exclusions subtracted).
     pub hosts: u64,
-    /// Endpoints (address × port) that will be swept.
+    /// Endpoints (address × port) that will be swept. With a shard, IP and CIDR groups count
+    /// their expected share (total / N, rounded up): the exact count is only known by hashing
+    /// every item, which is the sweep's job.
     pub endpoints: u64,
 }
 
@@ -216,13 +226,44 @@ pub fn repo_relative(path: &str) -> String {
     }
 }
 
+/// The ports target `t` scans in this run, or `None` when the run's shard owns nothing of
+/// it. Names are sharded here by `(name, port)`; a name without ports belongs to the shard
+/// that owns its name. IP and CIDR targets are kept whole: the sweep filters them per
+/// `(address, port)`.
+fn ports_in_shard(plan: &ScanPlan, t: &TargetSpec) -> Option<Arc<[u16]>> {
+    let ports = if plan.checks.ports || t.port.is_some() {
+        plan.ports_for(t)
+    } else {
+        Arc::from([])
+    };
+    match (&t.host, plan.shard) {
+        (Host::Name(n), Some(shard)) if ports.is_empty() => shard.owns_name(n).then_some(ports),
+        (Host::Name(n), Some(shard)) => {
+            let kept: Vec<u16> = ports
+                .iter()
+                .copied()
+                .filter(|p| shard.owns_name_port(n, *p))
+                .collect();
+            (!kept.is_empty()).then(|| kept.into())
+        }
+        _ => Some(ports),
+    }
+}
+
 /// Resolves names, builds the work groups and enforces the host cap.
 pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
+    // Names another shard owns entirely are neither resolved nor reported.
+    let in_shard: Vec<Option<Arc<[u16]>>> = plan
+        .targets
+        .iter()
+        .map(|t| ports_in_shard(plan, t))
+        .collect();
     let names: Vec<String> = plan
         .targets
         .iter()
-        .filter_map(|t| match &t.host {
-            Host::Name(n) => Some(n.clone()),
+        .zip(&in_shard)
+        .filter_map(|(t, ports)| match (&t.host, ports) {
+            (Host::Name(n), Some(_)) => Some(n.clone()),
             _ => None,
         })
         .collect();
@@ -237,12 +278,8 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
 
     let mut groups = Vec::new();
     let mut unresolved = Vec::new();
-    for (i, t) in plan.targets.iter().enumerate() {
-        let ports = if plan.checks.ports || t.port.is_some() {
-            plan.ports_for(t)
-        } else {
-            Arc::from([])
-        };
+    for (i, (t, ports)) in plan.targets.iter().zip(in_shard).enumerate() {
+        let Some(ports) = ports else { continue };
         let (name, addrs) = match &t.host {
             Host::Ip(ip) => (None, AddrList::Block(AddrBlock::single(*ip))),
             Host::Cidr(net) => (None, AddrList::Block(AddrBlock::of_net(*net))),
@@ -271,11 +308,16 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
                 }
             },
         };
+        let shard = match addrs {
+            AddrList::Block(_) => plan.shard,
+            AddrList::List(_) => None,
+        };
         groups.push(WorkGroup {
             target: i,
             name,
             addrs,
             ports,
+            shard,
         });
     }
 
@@ -305,7 +347,11 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
                 AddrList::Block(b) => b.count.saturating_sub(plan.excludes.excluded_in(b)),
                 AddrList::List(l) => l.len() as u64,
             };
-            n.saturating_mul(g.ports.len() as u64)
+            let all = n.saturating_mul(g.ports.len() as u64);
+            match g.shard {
+                Some(s) => all.div_ceil(u64::from(s.n())),
+                None => all,
+            }
         })
         .fold(0u64, u64::saturating_add);
     Ok(Prepared {

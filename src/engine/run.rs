@@ -69,6 +69,7 @@ pub async fn execute(
             },
             ports: g.ports.clone(),
             group: i,
+            shard: g.shard,
         })
         .collect();
 
@@ -255,7 +256,7 @@ pub async fn execute(
             stats,
             interrupted,
             config_file: plan.config_file.clone(),
-            shard: None,
+            shard: plan.shard.map(|s| s.to_string()),
         },
         rules: plan.rules.infos(),
         findings,

@@ -118,6 +118,8 @@ async fn demo(args: &DemoArgs, quiet: bool) -> u8 {
         format: Format::Text,
         fail_on: Some("none".into()),
         allow_incomplete: true,
+        shard: None,
+        shards: None,
     };
     let (plan, outputs) = match build_plan(&scan) {
         Ok(p) => p,

@@ -9,6 +9,7 @@
 pub mod atomic;
 pub mod exit;
 pub mod json;
+pub mod merge;
 pub mod sarif;
 pub mod text;
 
