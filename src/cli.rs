@@ -876,28 +876,19 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
             return exit::OK;
         }
     }
-    for g in &prepared.groups {
-        for i in 0..g.addrs.len() {
-            let Some(ip) = g.addrs.nth(i) else { break };
-            if plan.excludes.contains(ip) {
-                continue;
-            }
-            for port in g.ports.iter() {
-                if g.shard.is_some_and(|s| !s.owns_addr_port(ip, *port)) {
-                    continue;
-                }
-                let ep = crate::target::display_host_port(&ip.to_string(), *port);
-                let line = match (&g.name, plan.scheme_for(g.target, *port)) {
-                    (Some(n), Some(s)) => format!("{ep}\t{n}\t{s}"),
-                    (Some(n), None) => format!("{ep}\t{n}"),
-                    (None, Some(s)) => format!("{ep}\t\t{s}"),
-                    (None, None) => ep,
-                };
-                if writeln!(out, "{line}").is_err() {
-                    return exit::OK;
-                }
-            }
+    let mut listed: u64 = 0;
+    for (g, ip, port) in crate::engine::plan::endpoints(plan, prepared) {
+        let ep = crate::target::display_host_port(&ip.to_string(), port);
+        let line = match (&g.name, plan.scheme_for(g.target, port)) {
+            (Some(n), Some(s)) => format!("{ep}\t{n}\t{s}"),
+            (Some(n), None) => format!("{ep}\t{n}"),
+            (None, Some(s)) => format!("{ep}\t\t{s}"),
+            (None, None) => ep,
+        };
+        if writeln!(out, "{line}").is_err() {
+            return exit::OK;
         }
+        listed += 1;
     }
     for d in &plan.domains {
         if writeln!(out, "{}\tdomain", d.name).is_err() {
@@ -907,9 +898,11 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
     let _ = out.flush();
     drop(out);
     eprintln!(
-        "{} endpoints on {} hosts{}",
-        prepared.endpoints,
+        "{listed} endpoints on {} hosts{}{}",
         prepared.hosts,
+        plan.shard
+            .map(|s| format!(" (shard {s})"))
+            .unwrap_or_default(),
         if prepared.unresolved.is_empty() {
             String::new()
         } else {

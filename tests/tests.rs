@@ -9,3 +9,4 @@ mod interrupt;
 mod rules_cli;
 mod sarif_output;
 mod scan_ports;
+mod shard;

@@ -250,6 +250,25 @@ fn ports_in_shard(plan: &ScanPlan, t: &TargetSpec) -> Option<Arc<[u16]>> {
     }
 }
 
+/// Every endpoint the sweep of `prepared` tries, lazily, in group order: addresses × ports
+/// with exclusions and the shard filter applied (what `--list-targets` prints).
+pub fn endpoints<'a>(
+    plan: &'a ScanPlan,
+    prepared: &'a Prepared,
+) -> impl Iterator<Item = (&'a WorkGroup, IpAddr, u16)> + 'a {
+    prepared.groups.iter().flat_map(move |g| {
+        (0..g.addrs.len())
+            .map_while(move |i| g.addrs.nth(i))
+            .filter(move |ip| !plan.excludes.contains(*ip))
+            .flat_map(move |ip| {
+                g.ports
+                    .iter()
+                    .filter(move |p| g.shard.is_none_or(|s| s.owns_addr_port(ip, **p)))
+                    .map(move |p| (g, ip, *p))
+            })
+    })
+}
+
 /// Resolves names, builds the work groups and enforces the host cap.
 pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
     // Names another shard owns entirely are neither resolved nor reported.
