@@ -729,6 +729,18 @@ fn kubernetes_manifests_parse_and_carry_the_essentials() {
     ] {
         assert!(all.contains_key(f), "deploy/kubernetes/{f} missing");
     }
+    for (file, docs) in &all {
+        for d in docs {
+            if d["kind"] != "Namespace" {
+                assert_eq!(
+                    d["metadata"]["namespace"], "posture",
+                    "{file}: {}",
+                    d["kind"]
+                );
+            }
+        }
+    }
+    assert_hardened(&doc(&all, "fetch-pod.yaml", "Pod", "posture-fetch")["spec"]);
     let pvc = doc(&all, "pvc.yaml", "PersistentVolumeClaim", "posture-results");
     assert!(pvc["spec"]["accessModes"]
         .as_array()

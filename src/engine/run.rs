@@ -81,7 +81,11 @@ pub async fn execute(
         prepared
             .groups
             .iter()
-            .map(|g| plan.targets[g.target].port.is_some() && g.ports.len() == 1)
+            .map(|g| {
+                // The whole target's ports, not the shard's share of them.
+                let t = &plan.targets[g.target];
+                t.port.is_some() && plan.ports_for(t).len() == 1
+            })
             .collect(),
     );
     let sweep_cancel = cancel.clone();

@@ -119,9 +119,26 @@ fn shard_note(endpoint: String, reason: String) -> IncompleteEndpoint {
     }
 }
 
-/// The part of a scope every shard of one scan shares (domains are split between shards).
-fn shared_scope(s: &Scope) -> (&[String], &[String], &str, &[String]) {
-    (&s.targets, &s.excludes, &s.ports, &s.checks)
+/// What every shard of one scan shares: the scope (but its domains, which are split between
+/// shards) and the rule packs that judged it.
+type Identity<'a> = (
+    &'a [String],
+    &'a [String],
+    &'a str,
+    &'a [String],
+    Vec<(&'a str, &'a str)>,
+);
+
+fn identity(o: &ScanOutcome) -> Identity<'_> {
+    let s: &Scope = &o.scan.scope;
+    let mut packs: Vec<(&str, &str)> = o
+        .tool
+        .packs
+        .iter()
+        .map(|p| (p.name.as_str(), p.sha256.as_str()))
+        .collect();
+    packs.sort_unstable();
+    (&s.targets, &s.excludes, &s.ports, &s.checks, packs)
 }
 
 /// Every way the files fail to be exactly the shards `1..=N` of one scan.
@@ -169,14 +186,14 @@ fn coverage_problems(parsed: &[(Shard, ShardFile)]) -> Vec<IncompleteEndpoint> {
     }
     // The reference scope: the first result of the expected count.
     if let Some((rs, rf)) = parsed.iter().find(|(s, _)| s.n() == n) {
-        let reference = shared_scope(&rf.outcome.scan.scope);
+        let reference = identity(&rf.outcome);
         for (s, f) in parsed {
-            if shared_scope(&f.outcome.scan.scope) != reference {
+            if identity(&f.outcome) != reference {
                 notes.push(shard_note(
                     format!("shard {s}"),
                     format!(
                         "scope differs from shard {rs} ({}): {} is a result of a different scan \
-                         (targets, excludes, ports or checks)",
+                         (targets, excludes, ports, checks or rule packs)",
                         rf.path.display(),
                         f.path.display()
                     ),
@@ -458,6 +475,7 @@ mod tests {
         other.path = PathBuf::from("old.json");
         files.push(other);
         files[1].outcome.scan.scope.targets.push("10.9.9.9".into());
+        files[3].outcome.tool.packs[0].sha256 = "cd".repeat(32);
         let m = merge_shards(files).unwrap();
         let shown: Vec<(String, String)> = m
             .incomplete
@@ -473,9 +491,13 @@ mod tests {
         assert!(shown
             .iter()
             .any(|(e, r)| e == "shard 2/4" && r.starts_with("scope differs")));
+        assert!(shown
+            .iter()
+            .any(|(e, r)| e == "shard 4/4" && r.starts_with("scope differs")));
         assert!(m.incomplete.iter().all(|i| i.stage == "shard"));
         // No shard of 4 is missing: nothing else.
-        assert_eq!(m.incomplete.len(), 3, "{shown:?}");
+        assert_eq!(m.incomplete.len(), 4, "{shown:?}");
+        assert_eq!(m.tool.packs.len(), 2, "both pack versions are listed");
         assert!(m.scan.scope.targets.contains(&"10.9.9.9".to_string()));
     }
 
