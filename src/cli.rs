@@ -7,6 +7,7 @@ use crate::engine::fdlimit::{cap_concurrency, raise_fd_limit};
 use crate::engine::plan::{prepare, Checks, ScanPlan};
 use crate::engine::ports::PortSpec;
 use crate::engine::run::{execute, Progress};
+use crate::engine::shard::Shard;
 use crate::finding::Severity;
 use crate::outcome::ScanOutcome;
 use crate::report::{self, FailOn};
@@ -69,6 +70,32 @@ pub enum Command {
     Report(Box<ReportArgs>),
     /// Compare two results (JSON or SARIF): new, updated, unchanged and fixed findings.
     Diff(DiffArgs),
+    /// Combine the JSON results of `scan --shard K/N` workers into one set of reports.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// JSON results of `posture scan --shard K/N` (or `--shards N`), e.g. results/shard-*.json.
+    #[arg(required = true, value_name = "SHARD.json")]
+    pub shards: Vec<PathBuf>,
+    /// Write SARIF 2.1.0 to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
+    /// Write the merged JSON result to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Format on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Exit 1 when a finding is at or above this severity: critical|high|medium|low|info|none.
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
+    /// Exit 0 instead of 3 when some endpoints (or whole shards) are missing.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+    #[command(flatten)]
+    pub reports: ReportFileArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +225,14 @@ pub struct ScanArgs {
     pub allow_incomplete: bool,
     #[command(flatten)]
     pub reports: ReportFileArgs,
+    /// Scan only shard K of N (1-based): every endpoint and domain belongs to exactly one
+    /// shard; combine the shards' --json results with `posture merge`.
+    #[arg(long, value_name = "K/N", conflicts_with = "shards")]
+    pub shard: Option<Shard>,
+    /// Scan one of N shards, K from POSTURE_SHARD_INDEX or Kubernetes' JOB_COMPLETION_INDEX
+    /// (0-based: K = index + 1).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
 }
 
 /// The human and CI report files, and the baseline they compare with (`scan` and `report`).
@@ -305,7 +340,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
         return exit::OK;
     }
     let Some(command) = cli.command else {
-        eprintln!("posture: a subcommand is required (scan, demo, rules, report, diff); see `posture --help`");
+        eprintln!(
+            "posture: a subcommand is required (scan, merge, report, diff, demo, rules); see `posture --help`"
+        );
         return exit::USAGE;
     };
     match command {
@@ -314,6 +351,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
         Command::Rules(cmd) => run_rules_command(cmd),
         Command::Report(args) => run_report_command(&args),
         Command::Diff(args) => run_diff_command(&args),
+        Command::Merge(args) => run_merge_command(&args, cli.quiet),
     }
 }
 
@@ -709,7 +747,7 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         None => None,
     };
 
-    let domains = config
+    let mut domains = config
         .as_ref()
         .map(|c| c.domains.clone())
         .unwrap_or_default();
@@ -723,6 +761,17 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
                 })
         }
         None => Vec::new(),
+    };
+    let shard = match (args.shard, args.shards) {
+        (Some(s), _) => Some(s),
+        (None, Some(n)) => match Shard::from_env(n, |var| std::env::var(var).ok()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        },
+        (None, None) => None,
     };
     if targets.is_empty() && domains.is_empty() && subdomains.is_empty() && errors.is_empty() {
         errors.push(
@@ -746,6 +795,10 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         time::OffsetDateTime::now_utc(),
     )
     .map_err(|e| UsageError(format!("error: --ca-file: {e}")))?;
+    // Each domain (and its DNS checks) belongs to one shard; endpoints are sharded in `prepare`.
+    if let Some(s) = shard {
+        domains.retain(|d| s.owns_name(&d.name));
+    }
     let plan = ScanPlan {
         targets,
         domains,
@@ -775,6 +828,7 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         config_file: args.config.as_ref().map(|p| p.display().to_string()),
         subdomains,
         mta_sts_port: args.mta_sts_port.unwrap_or(443),
+        shard,
     };
     let outputs = Outputs {
         sarif: args.sarif.clone(),
@@ -843,6 +897,56 @@ pub async fn scan_and_report(plan: ScanPlan, outputs: Outputs, quiet: bool) -> u
         bar.finish_and_clear();
     }
     apply_suppressions(&plan, &mut outcome);
+    write_outputs(&outcome, &outputs, quiet)
+}
+
+/// `posture merge`: reads every shard result (an unreadable or corrupt one exits 2 naming
+/// it), combines them, writes the reports and returns the exit code of the merged outcome.
+fn run_merge_command(args: &MergeArgs, quiet: bool) -> u8 {
+    let fail_on = match args.fail_on.parse::<FailOn>() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --fail-on: {e}");
+            return exit::USAGE;
+        }
+    };
+    let merged = report::merge::read_shards(&args.shards).and_then(report::merge::merge_shards);
+    let outcome = match merged {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let baseline = match &args.reports.baseline {
+        Some(p) => match report::baseline::read_baseline(p) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("error: --baseline: {e}");
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
+    for i in &outcome.incomplete {
+        if i.stage == report::merge::SHARD_STAGE {
+            // Also in every report; said here too because a missing shard is a missing scan.
+            eprintln!("warning: {}: {}", i.endpoint, i.reason);
+        }
+    }
+    let outputs = Outputs {
+        sarif: args.sarif.clone(),
+        json: args.json.clone(),
+        format: args.format,
+        fail_on,
+        allow_incomplete: args.allow_incomplete,
+        list_targets: false,
+        html: args.reports.html.clone(),
+        markdown: args.reports.markdown.clone(),
+        junit: args.reports.junit.clone(),
+        baseline,
+        fail_on_new: args.reports.fail_on_new,
+    };
     write_outputs(&outcome, &outputs, quiet)
 }
 
@@ -1065,25 +1169,19 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
             return exit::OK;
         }
     }
-    for g in &prepared.groups {
-        for i in 0..g.addrs.len() {
-            let Some(ip) = g.addrs.nth(i) else { break };
-            if plan.excludes.contains(ip) {
-                continue;
-            }
-            for port in g.ports.iter() {
-                let ep = crate::target::display_host_port(&ip.to_string(), *port);
-                let line = match (&g.name, plan.scheme_for(g.target, *port)) {
-                    (Some(n), Some(s)) => format!("{ep}\t{n}\t{s}"),
-                    (Some(n), None) => format!("{ep}\t{n}"),
-                    (None, Some(s)) => format!("{ep}\t\t{s}"),
-                    (None, None) => ep,
-                };
-                if writeln!(out, "{line}").is_err() {
-                    return exit::OK;
-                }
-            }
+    let mut listed: u64 = 0;
+    for (g, ip, port) in crate::engine::plan::endpoints(plan, prepared) {
+        let ep = crate::target::display_host_port(&ip.to_string(), port);
+        let line = match (&g.name, plan.scheme_for(g.target, port)) {
+            (Some(n), Some(s)) => format!("{ep}\t{n}\t{s}"),
+            (Some(n), None) => format!("{ep}\t{n}"),
+            (None, Some(s)) => format!("{ep}\t\t{s}"),
+            (None, None) => ep,
+        };
+        if writeln!(out, "{line}").is_err() {
+            return exit::OK;
         }
+        listed += 1;
     }
     for d in &plan.domains {
         if writeln!(out, "{}\tdomain", d.name).is_err() {
@@ -1093,9 +1191,11 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
     let _ = out.flush();
     drop(out);
     eprintln!(
-        "{} endpoints on {} hosts{}",
-        prepared.endpoints,
+        "{listed} endpoints on {} hosts{}{}",
         prepared.hosts,
+        plan.shard
+            .map(|s| format!(" (shard {s})"))
+            .unwrap_or_default(),
         if prepared.unresolved.is_empty() {
             String::new()
         } else {

@@ -15,4 +15,5 @@ mod report_html;
 mod rules_cli;
 mod sarif_output;
 mod scan_ports;
+mod shard;
 mod tls_checks;

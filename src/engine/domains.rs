@@ -98,11 +98,17 @@ pub fn plan_names(plan: &ScanPlan) -> Vec<NameWork> {
     for d in &plan.domains {
         push_domain(&mut out, &mut seen, d);
     }
+    // With `--shard K/N`, each name's DNS checks run in the one shard that owns the name
+    // (`[[domain]]` entries are already filtered by the CLI).
+    let owned = |name: &str| plan.shard.is_none_or(|s| s.owns_name(name));
     for t in &plan.targets {
         let Host::Name(n) = &t.host else { continue };
         let Some(name) = normalize_name(n) else {
             continue;
         };
+        if !owned(&name) {
+            continue;
+        }
         if seen.insert(name.clone()) {
             out.push(NameWork {
                 name,
@@ -117,6 +123,9 @@ pub fn plan_names(plan: &ScanPlan) -> Vec<NameWork> {
         let Some(name) = normalize_name(s) else {
             continue;
         };
+        if !owned(&name) {
+            continue;
+        }
         if seen.insert(name.clone()) {
             out.push(NameWork {
                 name,
@@ -544,6 +553,7 @@ mod tests {
             automation_id: String::new(),
             config_file: None,
             subdomains: subs.iter().map(|s| s.to_string()).collect(),
+            shard: None,
         }
     }
 

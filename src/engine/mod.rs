@@ -9,5 +9,6 @@ pub mod limits;
 pub mod plan;
 pub mod ports;
 pub mod run;
+pub mod shard;
 pub mod sweep;
 pub mod top_ports;

@@ -6,6 +6,7 @@
 
 use crate::config::{DomainSpec, Suppression};
 use crate::engine::limits::Limits;
+use crate::engine::shard::Shard;
 use crate::rule::RuleSet;
 use crate::target::expand::{count_hosts, AddrBlock, Excludes};
 use crate::target::resolve::{build_resolver, resolve_all};
@@ -82,6 +83,9 @@ pub struct ScanPlan {
     pub subdomains: Vec<String>,
     /// Port of the MTA-STS policy host (443; the tests and the demo lab move it).
     pub mta_sts_port: u16,
+    /// `--shard K/N`: this run scans only the endpoints (and domains) shard K owns
+    /// ([`crate::engine::shard`]). `domains` is already filtered by the CLI.
+    pub shard: Option<Shard>,
 }
 
 /// A group of endpoints sharing one address block and one port list.
@@ -94,6 +98,10 @@ pub struct WorkGroup {
     pub name: Option<Arc<str>>,
     pub addrs: AddrList,
     pub ports: Arc<[u16]>,
+    /// For IP and CIDR groups of a sharded plan: the shard whose `(address, port)` items the
+    /// sweep keeps (the rest are skipped without a connect). Name groups are sharded by
+    /// `(name, port)` in [`prepare`] already, so this is `None` for them.
+    pub shard: Option<Shard>,
 }
 
 /// The addresses of a group: a lazy block (IP, CIDR) or a short resolved list (name).
@@ -131,7 +139,9 @@ pub struct Prepared {
     pub unresolved: Vec<(String, String)>,
     /// Addresses that will be scanned (exclusions subtracted).
     pub hosts: u64,
-    /// Endpoints (address × port) that will be swept.
+    /// Endpoints (address × port) that will be swept. With a shard, IP and CIDR groups count
+    /// their expected share (total / N, rounded up): the exact count is only known by hashing
+    /// every item, which is the sweep's job.
     pub endpoints: u64,
 }
 
@@ -222,13 +232,63 @@ pub fn repo_relative(path: &str) -> String {
     }
 }
 
+/// The ports target `t` scans in this run, or `None` when the run's shard owns nothing of
+/// it. Names are sharded here by `(name, port)`; a name without ports belongs to the shard
+/// that owns its name. IP and CIDR targets are kept whole: the sweep filters them per
+/// `(address, port)`.
+fn ports_in_shard(plan: &ScanPlan, t: &TargetSpec) -> Option<Arc<[u16]>> {
+    let ports = if plan.checks.ports || t.port.is_some() {
+        plan.ports_for(t)
+    } else {
+        Arc::from([])
+    };
+    match (&t.host, plan.shard) {
+        (Host::Name(n), Some(shard)) if ports.is_empty() => shard.owns_name(n).then_some(ports),
+        (Host::Name(n), Some(shard)) => {
+            let kept: Vec<u16> = ports
+                .iter()
+                .copied()
+                .filter(|p| shard.owns_name_port(n, *p))
+                .collect();
+            (!kept.is_empty()).then(|| kept.into())
+        }
+        _ => Some(ports),
+    }
+}
+
+/// Every endpoint the sweep of `prepared` tries, lazily, in group order: addresses × ports
+/// with exclusions and the shard filter applied (what `--list-targets` prints).
+pub fn endpoints<'a>(
+    plan: &'a ScanPlan,
+    prepared: &'a Prepared,
+) -> impl Iterator<Item = (&'a WorkGroup, IpAddr, u16)> + 'a {
+    prepared.groups.iter().flat_map(move |g| {
+        (0..g.addrs.len())
+            .map_while(move |i| g.addrs.nth(i))
+            .filter(move |ip| !plan.excludes.contains(*ip))
+            .flat_map(move |ip| {
+                g.ports
+                    .iter()
+                    .filter(move |p| g.shard.is_none_or(|s| s.owns_addr_port(ip, **p)))
+                    .map(move |p| (g, ip, *p))
+            })
+    })
+}
+
 /// Resolves names, builds the work groups and enforces the host cap.
 pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
+    // Names another shard owns entirely are neither resolved nor reported.
+    let in_shard: Vec<Option<Arc<[u16]>>> = plan
+        .targets
+        .iter()
+        .map(|t| ports_in_shard(plan, t))
+        .collect();
     let names: Vec<String> = plan
         .targets
         .iter()
-        .filter_map(|t| match &t.host {
-            Host::Name(n) => Some(n.clone()),
+        .zip(&in_shard)
+        .filter_map(|(t, ports)| match (&t.host, ports) {
+            (Host::Name(n), Some(_)) => Some(n.clone()),
             _ => None,
         })
         .collect();
@@ -243,12 +303,8 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
 
     let mut groups = Vec::new();
     let mut unresolved = Vec::new();
-    for (i, t) in plan.targets.iter().enumerate() {
-        let ports = if plan.checks.ports || t.port.is_some() {
-            plan.ports_for(t)
-        } else {
-            Arc::from([])
-        };
+    for (i, (t, ports)) in plan.targets.iter().zip(in_shard).enumerate() {
+        let Some(ports) = ports else { continue };
         let (name, addrs) = match &t.host {
             Host::Ip(ip) => (None, AddrList::Block(AddrBlock::single(*ip))),
             Host::Cidr(net) => (None, AddrList::Block(AddrBlock::of_net(*net))),
@@ -277,11 +333,16 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
                 }
             },
         };
+        let shard = match addrs {
+            AddrList::Block(_) => plan.shard,
+            AddrList::List(_) => None,
+        };
         groups.push(WorkGroup {
             target: i,
             name,
             addrs,
             ports,
+            shard,
         });
     }
 
@@ -311,7 +372,11 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
                 AddrList::Block(b) => b.count.saturating_sub(plan.excludes.excluded_in(b)),
                 AddrList::List(l) => l.len() as u64,
             };
-            n.saturating_mul(g.ports.len() as u64)
+            let all = n.saturating_mul(g.ports.len() as u64);
+            match g.shard {
+                Some(s) => all.div_ceil(u64::from(s.n())),
+                None => all,
+            }
         })
         .fold(0u64, u64::saturating_add);
     Ok(Prepared {

@@ -69,6 +69,7 @@ pub async fn execute(
             },
             ports: g.ports.clone(),
             group: i,
+            shard: g.shard,
         })
         .collect();
 
@@ -80,7 +81,11 @@ pub async fn execute(
         prepared
             .groups
             .iter()
-            .map(|g| plan.targets[g.target].port.is_some() && g.ports.len() == 1)
+            .map(|g| {
+                // The whole target's ports, not the shard's share of them.
+                let t = &plan.targets[g.target];
+                t.port.is_some() && plan.ports_for(t).len() == 1
+            })
             .collect(),
     );
     let sweep_cancel = cancel.clone();
@@ -268,7 +273,7 @@ pub async fn execute(
             stats,
             interrupted,
             config_file: plan.config_file.clone(),
-            shard: None,
+            shard: plan.shard.map(|s| s.to_string()),
         },
         rules: plan.rules.infos(),
         findings,

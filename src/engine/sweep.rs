@@ -141,6 +141,11 @@ pub struct SweepGroup {
     pub addrs: AddrSet,
     pub ports: Arc<[u16]>,
     pub group: usize,
+    /// Keep only the `(address, port)` items this shard owns (`--shard K/N` on IP and CIDR
+    /// targets); the others are skipped without a connect and without a verdict. The index
+    /// space and its split stay those of the whole group, so every worker's slice thins out
+    /// evenly and the hash costs a few nanoseconds per item against a connect's microseconds.
+    pub shard: Option<crate::engine::shard::Shard>,
 }
 
 /// Addresses never connected to (`--exclude`): the target layer's sorted, merged ranges.

@@ -192,6 +192,8 @@ async fn run_lab_scan(args: &DemoArgs, quiet: bool) -> Result<u8, String> {
             markdown: Some(args.out.join("posture.md")),
             ..Default::default()
         },
+        shard: None,
+        shards: None,
     };
     let (plan, outputs) = build_plan(&scan).map_err(|e| e.to_string())?;
     let code = crate::cli::scan_and_report(plan, outputs, quiet).await;

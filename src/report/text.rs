@@ -83,6 +83,9 @@ pub fn summary_line(outcome: &ScanOutcome, opts: &TextOptions) -> String {
     if outcome.scan.interrupted {
         line.push_str(" · interrupted");
     }
+    if let Some(shard) = &outcome.scan.shard {
+        let _ = write!(line, " · shard {shard}");
+    }
     let _ = write!(line, " · {:.2} s", outcome.scan.duration_ms as f64 / 1000.0);
     line
 }

@@ -112,6 +112,52 @@ fn group(addrs: AddrSet, ports: Vec<u16>, id: usize) -> SweepGroup {
         addrs,
         ports: ports.into(),
         group: id,
+        shard: None,
+    }
+}
+
+/// `--shard K/N` on a range: each shard sweeps exactly the items it owns (verdicts only for
+/// those, attempts counted only for those), in address-major and port-major walks alike, and the
+/// shards together sweep every item once.
+#[test]
+fn sharded_groups_sweep_exactly_their_own_items() {
+    use crate::engine::shard::Shard;
+    let _g = lock();
+    let ports: Vec<u16> = (1..=60).collect();
+    let addrs = AddrSet::Range {
+        first: IpAddr::V4(SCAN_BASE),
+        count: 4,
+    };
+    let all: HashSet<(IpAddr, u16)> = (0..4)
+        .flat_map(|i| {
+            let a = addrs.get(i).unwrap();
+            ports.iter().map(move |p| (a, *p))
+        })
+        .collect();
+    for (n, host_concurrency) in [(1, 0), (3, 0), (4, 2)] {
+        let mut union: Vec<(IpAddr, u16)> = Vec::new();
+        for k in 1..=n {
+            let shard = Shard::new(k, n).unwrap();
+            let mut g = group(addrs.clone(), ports.clone(), 3);
+            g.shard = Some(shard);
+            let c = SweepConfig {
+                host_concurrency,
+                ..cfg(16, 2)
+            };
+            let (results, stats) = run(&[g], &c);
+            assert_eq!(stats.attempts, results.len() as u64);
+            for r in &results {
+                assert!(shard.owns_addr_port(r.addr, r.port), "{r:?} not in {shard}");
+            }
+            union.extend(results.iter().map(|r| (r.addr, r.port)));
+        }
+        let unique: HashSet<(IpAddr, u16)> = union.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            union.len(),
+            "an item swept by two shards (N={n})"
+        );
+        assert_eq!(unique, all, "N={n}");
     }
 }
 

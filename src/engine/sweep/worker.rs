@@ -10,6 +10,7 @@ use super::gate::HostGate;
 use super::plan::{Cursor, Plan};
 use super::pressure::{self, backoff_delay, ErrorClass, Pressure, Retry};
 use super::{Excludes, SweepGroup, SweepResult, SweepStats, SweepVerdict};
+use crate::engine::shard::AddrHash;
 use governor::clock::MonotonicClock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
@@ -88,8 +89,9 @@ struct Slot {
 struct Feed<'a> {
     shared: &'a Shared<'a>,
     cursor: Cursor<'a>,
-    /// The last (group, address index) looked up: address-major slices reuse it for every port.
-    last: Option<(usize, u64, IpAddr, bool)>,
+    /// The last (group, address index) looked up, with its exclusion and its shard hash state:
+    /// address-major slices reuse it for every port.
+    last: Option<(usize, u64, IpAddr, bool, Option<AddrHash>)>,
     excluded_hosts: u64,
     done: bool,
 }
@@ -101,16 +103,17 @@ impl<'a> Feed<'a> {
                 self.done = true;
                 return None;
             };
-            let (addr, excluded) = match self.last {
-                Some((g, a, addr, ex)) if g == pos.group && a == pos.addr => (addr, ex),
+            let group = &self.shared.groups[pos.group];
+            let (addr, excluded, hash) = match self.last {
+                Some((g, a, addr, ex, h)) if g == pos.group && a == pos.addr => (addr, ex, h),
                 _ => {
-                    let group = &self.shared.groups[pos.group];
                     // The plan was built from these sets: the index is in range.
                     let addr = group.addrs.get(pos.addr)?;
                     let ex =
                         !self.shared.excludes.is_empty() && self.shared.excludes.contains(addr);
-                    self.last = Some((pos.group, pos.addr, addr, ex));
-                    (addr, ex)
+                    let h = group.shard.map(|_| AddrHash::new(addr));
+                    self.last = Some((pos.group, pos.addr, addr, ex, h));
+                    (addr, ex, h)
                 }
             };
             if excluded {
@@ -120,10 +123,17 @@ impl<'a> Feed<'a> {
                 }
                 continue;
             }
+            let port = group.ports[pos.port];
+            if let (Some(shard), Some(hash)) = (group.shard, hash) {
+                if !hash.owned_by(shard, port) {
+                    // Another shard's item: no connect, no verdict, not counted.
+                    continue;
+                }
+            }
             return Some(Item {
                 group: pos.group,
                 addr,
-                port: self.shared.groups[pos.group].ports[pos.port],
+                port,
                 retries: 0,
             });
         }
