@@ -269,6 +269,11 @@ fn name_target_that_is_a_zone_apex_gets_zone_checks() {
         s.incomplete(),
         [("bad.test".to_string(), "resolve".to_string())]
     );
+    // With the DNS checks only, there is nothing to sweep on it and so nothing to resolve.
+    let s = scan(None, &["bad.test", "--checks", "dns"]);
+    assert_eq!(s.incomplete(), []);
+    assert_eq!(s.code, 1);
+    assert!(s.fired_on("bad.test").contains("dns.axfr.open"));
 }
 
 #[test]
