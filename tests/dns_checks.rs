@@ -191,6 +191,16 @@ fn misconfigured_zone_fires_its_rules_and_axfr_names_get_name_checks() {
         s.sarif_location("dns.cname.dangling", "shop.bad.test").0,
         "targets/dns/bad.test/shop.bad.test"
     );
+    let weak = s.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "dns.dmarc.weak")
+        .unwrap();
+    assert_eq!(
+        weak["message"],
+        "bad.test DMARC policy is p=none pct=50: failing mail is (partly) delivered anyway."
+    );
     let shop = s.dns_subject("shop.bad.test").unwrap();
     assert_eq!(shop["dns"]["cname"]["target"], "gone.nowhere.test");
     assert_eq!(shop["target"]["owner"], "dns-team", "owner inherited");
