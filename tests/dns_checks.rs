@@ -191,6 +191,16 @@ fn misconfigured_zone_fires_its_rules_and_axfr_names_get_name_checks() {
         s.sarif_location("dns.cname.dangling", "shop.bad.test").0,
         "targets/dns/bad.test/shop.bad.test"
     );
+    let weak = s.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "dns.dmarc.weak")
+        .unwrap();
+    assert_eq!(
+        weak["message"],
+        "bad.test DMARC policy is p=none pct=50: failing mail is (partly) delivered anyway."
+    );
     let shop = s.dns_subject("shop.bad.test").unwrap();
     assert_eq!(shop["dns"]["cname"]["target"], "gone.nowhere.test");
     assert_eq!(shop["target"]["owner"], "dns-team", "owner inherited");
@@ -269,6 +279,11 @@ fn name_target_that_is_a_zone_apex_gets_zone_checks() {
         s.incomplete(),
         [("bad.test".to_string(), "resolve".to_string())]
     );
+    // With the DNS checks only, there is nothing to sweep on it and so nothing to resolve.
+    let s = scan(None, &["bad.test", "--checks", "dns"]);
+    assert_eq!(s.incomplete(), []);
+    assert_eq!(s.code, 1);
+    assert!(s.fired_on("bad.test").contains("dns.axfr.open"));
 }
 
 #[test]

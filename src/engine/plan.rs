@@ -319,6 +319,9 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
                         AddrList::List(kept.into()),
                     )
                 }
+                // Nothing would be swept on it (e.g. `--checks dns`): the DNS phase reports
+                // on the name itself.
+                Some(Err(_)) if ports.is_empty() => continue,
                 Some(Err(reason)) => {
                     let shown = match t.port {
                         Some(p) => display_host_port(n, p),
