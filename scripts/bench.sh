@@ -49,6 +49,7 @@ fi
 echo "== build"
 cargo build --release --locked 2>&1 | tail -1
 gcc -O2 -pthread -o "$WORK/connect_loop" scripts/bench/connect_loop.c
+gcc -O2 -o "$WORK/listen" scripts/bench/listen.c
 POSTURE=$ROOT/target/release/posture
 HAVE_POSTURE=1
 if ! "$POSTURE" scan --help 2>&1 | grep -q -- '--ports'; then
@@ -58,7 +59,7 @@ fi
 
 start_listeners() { # ADDR PORTS
     stop_listeners
-    python3 "$ROOT/scripts/bench-listen.py" "$1" "$2" >"$WORK/listen.out" &
+    "$WORK/listen" "$1" "$2" >"$WORK/listen.out" &
     LISTENER_PID=$!
     for _ in $(seq 100); do
         grep -q ready "$WORK/listen.out" 2>/dev/null && return 0

@@ -140,7 +140,7 @@ fn render_ports(out: &mut String, outcome: &ScanOutcome) {
             (
                 escape_visible(&crate::target::display_host_port(addr, *port), usize::MAX),
                 escape_visible(service, MAX_COLUMN_WIDTH),
-                escape_visible(banner.trim_end(), BANNER_DISPLAY_CHARS),
+                escape_printable(banner.trim_end(), BANNER_DISPLAY_CHARS),
             )
         })
         .collect();
@@ -303,12 +303,23 @@ pub fn visible_control(c: char) -> Option<String> {
 /// `\\`. The result has at most `max_chars` characters; when cut it ends with `…` (an escape
 /// is never cut in half).
 pub fn escape_visible(s: &str, max_chars: usize) -> String {
+    escape_visible_with(s, max_chars, true)
+}
+
+/// Like [`escape_visible`], for text that is already printable with visible escapes (the
+/// `port.banner` fact): backslashes are kept as they are, so `\xff` does not become `\\xff`;
+/// any control or bidi character that is still there is escaped all the same.
+pub fn escape_printable(s: &str, max_chars: usize) -> String {
+    escape_visible_with(s, max_chars, false)
+}
+
+fn escape_visible_with(s: &str, max_chars: usize, escape_backslash: bool) -> String {
     let mut out = String::new();
     let mut len = 0usize;
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         let piece = match c {
-            '\\' => "\\\\".to_string(),
+            '\\' if escape_backslash => "\\\\".to_string(),
             c => visible_control(c).unwrap_or_else(|| c.to_string()),
         };
         let piece_len = piece.chars().count();
@@ -332,6 +343,19 @@ pub fn escape_visible(s: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
     use crate::report::testdata;
+
+    #[test]
+    fn printable_banners_keep_their_escapes_but_not_raw_controls() {
+        assert_eq!(
+            escape_printable("\\xff\\xfdlogin: ", 60),
+            "\\xff\\xfdlogin: "
+        );
+        assert_eq!(
+            escape_printable("a\u{1b}[31m\u{202e}", 60),
+            "a\\x1b[31m\\u{202e}"
+        );
+        assert_eq!(escape_visible("\\xff", 60), "\\\\xff");
+    }
 
     #[test]
     fn escapes_controls_ansi_bidi_and_newlines() {
