@@ -272,7 +272,9 @@ impl Work<'_> {
             }
         };
         let cfg = ctx.probe_config(self.plan);
-        let r = probe_tls(self.addr, self.sni(), starttls, &cfg).await;
+        // Boxed: the probe futures are large, and an endpoint task is spawned per open port;
+        // only the probes that run should cost their memory.
+        let r = Box::pin(probe_tls(self.addr, self.sni(), starttls, &cfg)).await;
         if !r.speaks_tls() {
             if r.starttls_refused {
                 return None;
@@ -315,7 +317,7 @@ impl Work<'_> {
     /// Runs the HTTP probe; records the subject (unless `keep_only_http` and no HTTP answer).
     async fn http(&mut self, tls: bool, expected: bool) {
         let cfg = HttpProbeConfig::from_limits(&self.plan.limits);
-        let http = probe_http(self.addr, &self.ep.host, tls, &cfg).await;
+        let http = Box::pin(probe_http(self.addr, &self.ep.host, tls, &cfg)).await;
         if http.status == 0 {
             if !expected {
                 return;
@@ -393,7 +395,7 @@ async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicB
     let (service, source, banner_text) = match tls_port_facts {
         Some(f) => f,
         None => {
-            let banner = probe_banner(w.addr, ep.port, &plan.limits).await;
+            let banner = Box::pin(probe_banner(w.addr, ep.port, &plan.limits)).await;
             if let Some(e) = &banner.error {
                 if banner.bytes.is_empty() && banner.connect_failed() {
                     w.incomplete("banner", e.clone());
@@ -454,7 +456,7 @@ async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicB
             let ctx = tls_context(plan);
             if let Ok(ctx) = ctx {
                 let cfg = ctx.probe_config(plan);
-                if speaks_tls(w.addr, w.sni(), &cfg).await {
+                if Box::pin(speaks_tls(w.addr, w.sni(), &cfg)).await {
                     tls_outcome = w.tls(None, true).await;
                 }
             }
