@@ -28,7 +28,7 @@ use super::plan::ScanPlan;
 use crate::fact::{HttpSubject, PortFacts, PortState, PortSubject, SubjectFacts, TargetFacts};
 use crate::finding::{Finding, Subject};
 use crate::outcome::IncompleteEndpoint;
-use crate::probe::banner::probe_banner;
+use crate::probe::banner::probe_banner_from;
 use crate::probe::http::{probe_http, HttpProbeConfig};
 use crate::probe::service::{
     guess_service, is_tls_service, looks_like_tls, port_service, printable_banner, SOURCE_BANNER,
@@ -88,10 +88,17 @@ pub fn display_with_ip(ep: &Endpoint) -> String {
     }
 }
 
-/// Everything done to one open port, bounded by the endpoint deadline.
-pub async fn assess_endpoint(plan: &ScanPlan, ep: Endpoint, cancel: &AtomicBool) -> Assessed {
+/// Everything done to one open port, bounded by the endpoint deadline. `connected` is the
+/// port sweep's own connection when it handed it over: the banner is read from it.
+pub async fn assess_endpoint(
+    plan: &ScanPlan,
+    ep: Endpoint,
+    connected: Option<std::net::TcpStream>,
+    cancel: &AtomicBool,
+) -> Assessed {
     let deadline = plan.limits.endpoint_timeout();
-    match tokio::time::timeout(deadline, assess_endpoint_inner(plan, &ep, cancel)).await {
+    let work = assess_endpoint_inner(plan, &ep, connected, cancel);
+    match tokio::time::timeout(deadline, work).await {
         Ok(r) => r,
         Err(_) => Assessed {
             subjects: Vec::new(),
@@ -344,7 +351,12 @@ struct TlsOutcome {
     modern_ok: bool,
 }
 
-async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicBool) -> Assessed {
+async fn assess_endpoint_inner(
+    plan: &ScanPlan,
+    ep: &Endpoint,
+    mut connected: Option<std::net::TcpStream>,
+    _cancel: &AtomicBool,
+) -> Assessed {
     let spec = &plan.targets[ep.target];
     let mut w = Work {
         plan,
@@ -373,6 +385,8 @@ async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicB
     let mut tls_port_facts = None;
     let mut tls_outcome = None;
     if let Some(kind) = direct {
+        // The sweep's idle connection would only sit on the server while TLS is probed.
+        drop(connected.take());
         tls_outcome = w.tls(None, kind == DirectTls::Expected).await;
         if tls_outcome.is_some() {
             let (service, source) = match ep.scheme {
@@ -395,7 +409,13 @@ async fn assess_endpoint_inner(plan: &ScanPlan, ep: &Endpoint, _cancel: &AtomicB
     let (service, source, banner_text) = match tls_port_facts {
         Some(f) => f,
         None => {
-            let banner = Box::pin(probe_banner(w.addr, ep.port, &plan.limits)).await;
+            let banner = Box::pin(probe_banner_from(
+                w.addr,
+                connected.take(),
+                ep.port,
+                &plan.limits,
+            ))
+            .await;
             if let Some(e) = &banner.error {
                 if banner.bytes.is_empty() && banner.connect_failed() {
                     w.incomplete("banner", e.clone());

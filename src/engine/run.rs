@@ -73,7 +73,8 @@ pub async fn execute(
         })
         .collect();
 
-    let (tx, mut rx) = mpsc::channel::<SweepResult>(OPEN_PORT_QUEUE);
+    // Open ports arrive with the sweep's connection, which the banner probe reads from.
+    let (tx, mut rx) = mpsc::channel::<(SweepResult, Option<std::net::TcpStream>)>(OPEN_PORT_QUEUE);
     let sweep_cfg = SweepConfig::from_limits(&plan.limits, Arc::new(plan.excludes.clone()));
     // Explicit endpoints (host:port, URLs) that do not answer are reported as incomplete;
     // in a port sweep a silent port is just `filtered`.
@@ -107,10 +108,21 @@ pub async fn execute(
                 };
                 if forward {
                     // The receiver only goes away when the scan is over.
-                    let _ = tx.blocking_send(r);
+                    let _ = tx.blocking_send((r, None));
                 }
             };
-            sweep::sweep(&groups, &sweep_cfg, &sweep_cancel, &on_result)
+            let on_open = |r: SweepResult, stream: std::net::TcpStream| {
+                sweep_progress.done.fetch_add(1, Ordering::Relaxed);
+                sweep_progress.open.fetch_add(1, Ordering::Relaxed);
+                let _ = tx.blocking_send((r, Some(stream)));
+            };
+            sweep::sweep_with_handoff(
+                &groups,
+                &sweep_cfg,
+                &sweep_cancel,
+                &on_result,
+                Some(&on_open),
+            )
         });
 
     // The DNS checks run next to the port phase; they share nothing with it but the outcome.
@@ -137,7 +149,7 @@ pub async fn execute(
     loop {
         tokio::select! {
             msg = rx.recv() => {
-                let Some(r) = msg else { break };
+                let Some((r, connected)) = msg else { break };
                 let g = &groups_meta[r.group];
                 let host: Arc<str> = match &g.name {
                     Some(n) => n.clone(),
@@ -160,7 +172,7 @@ pub async fn execute(
                         let cancel = cancel.clone();
                         tasks.spawn(async move {
                             let _permit = permit;
-                            assess_endpoint(&plan, ep, &cancel).await
+                            assess_endpoint(&plan, ep, connected, &cancel).await
                         });
                     }
                     SweepVerdict::Filtered => incomplete.push(IncompleteEndpoint {

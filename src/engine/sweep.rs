@@ -273,6 +273,23 @@ pub fn sweep(
     cancel: &AtomicBool,
     on_result: &(dyn Fn(SweepResult) + Sync),
 ) -> SweepStats {
+    sweep_with_handoff(groups, cfg, cancel, on_result, None)
+}
+
+/// Called with every open port and its connected socket, instead of `on_result`.
+pub type OnOpen<'a> = &'a (dyn Fn(SweepResult, std::net::TcpStream) + Sync);
+
+/// [`sweep`], but open ports are handed over with their connected socket (`on_open`), so the
+/// banner probe reads from the connection the sweep made instead of connecting again: one
+/// connect (and one accept on the server) less per open port. The socket is non-blocking and
+/// set to close with a reset.
+pub fn sweep_with_handoff(
+    groups: &[SweepGroup],
+    cfg: &SweepConfig,
+    cancel: &AtomicBool,
+    on_result: &(dyn Fn(SweepResult) + Sync),
+    on_open: Option<OnOpen<'_>>,
+) -> SweepStats {
     let started = Instant::now();
     let port_major = cfg.host_concurrency > 0;
     let plan = plan::Plan::new(groups, port_major);
@@ -308,6 +325,7 @@ pub fn sweep(
         limiter: limiter.as_ref(),
         cancel,
         on_result,
+        on_open,
     };
 
     let slices = plan.split(workers);

@@ -81,10 +81,37 @@ impl BannerOutcome {
 
 /// Connects to `addr`, reads its banner or its answer to the nudge for `port_hint`, closes.
 pub async fn probe_banner(addr: SocketAddr, port_hint: u16, limits: &Limits) -> BannerOutcome {
+    probe_banner_from(addr, None, port_hint, limits).await
+}
+
+/// [`probe_banner`] on a connection that is already open (the port sweep's, handed over), or
+/// on a new one when `connected` is `None` or cannot be adopted by the runtime.
+pub async fn probe_banner_from(
+    addr: SocketAddr,
+    connected: Option<std::net::TcpStream>,
+    port_hint: u16,
+    limits: &Limits,
+) -> BannerOutcome {
     let deadline = Instant::now() + limits.probe_deadline();
+    let adopted = connected.and_then(|s| {
+        s.set_nonblocking(true).ok()?;
+        TcpStream::from_std(s).ok()
+    });
+    match adopted {
+        Some(stream) => read_banner(stream, port_hint, limits, deadline).await,
+        None => connect_and_read(addr, port_hint, limits, deadline).await,
+    }
+}
+
+async fn connect_and_read(
+    addr: SocketAddr,
+    port_hint: u16,
+    limits: &Limits,
+    deadline: Instant,
+) -> BannerOutcome {
     let mut out = BannerOutcome::default();
     let connect_wait = limits.timeout().min(limits.probe_deadline());
-    let mut stream = match timeout(connect_wait, TcpStream::connect(addr)).await {
+    let stream = match timeout(connect_wait, TcpStream::connect(addr)).await {
         Err(_) => {
             out.error = Some(ERR_CONNECT_TIMEOUT.to_string());
             return out;
@@ -95,6 +122,17 @@ pub async fn probe_banner(addr: SocketAddr, port_hint: u16, limits: &Limits) -> 
         }
         Ok(Ok(stream)) => stream,
     };
+    read_banner(stream, port_hint, limits, deadline).await
+}
+
+/// Reads what the service says first, nudges it if it says nothing, closes.
+async fn read_banner(
+    mut stream: TcpStream,
+    port_hint: u16,
+    limits: &Limits,
+    deadline: Instant,
+) -> BannerOutcome {
+    let mut out = BannerOutcome::default();
     let cap = limits.banner_bytes;
 
     let first = read_answer(

@@ -65,6 +65,8 @@ pub(crate) struct Shared<'a> {
     pub limiter: Option<&'a RateLimit>,
     pub cancel: &'a AtomicBool,
     pub on_result: &'a (dyn Fn(SweepResult) + Sync),
+    /// When set, open ports go here with their connected socket (see `sweep_with_handoff`).
+    pub on_open: Option<super::OnOpen<'a>>,
 }
 
 /// One (address, port) to connect to.
@@ -201,7 +203,7 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
-    fn report(&mut self, item: Item, verdict: SweepVerdict) {
+    fn count(&mut self, verdict: SweepVerdict) {
         let s = &mut self.stats;
         s.attempts += 1;
         match verdict {
@@ -210,6 +212,10 @@ impl Worker<'_> {
             SweepVerdict::Filtered => s.filtered += 1,
             SweepVerdict::LocalError(_) => s.local_failures += 1,
         }
+    }
+
+    fn report(&mut self, item: Item, verdict: SweepVerdict) {
+        self.count(verdict.clone());
         (self.shared.on_result)(SweepResult {
             group: self.shared.groups[item.group].group,
             addr: item.addr,
@@ -436,7 +442,26 @@ pub(crate) fn run(shared: &Shared<'_>, slice: Range<u128>, window: usize) -> Swe
             if matches!(readiness, Readiness::Pending) {
                 continue;
             }
-            let Some(slot) = w.release(i) else { continue };
+            let Some(mut slot) = w.release(i) else {
+                continue;
+            };
+            if let (Readiness::Verdict(SweepVerdict::Open), Some(on_open)) =
+                (&readiness, w.shared.on_open)
+            {
+                // Out of this worker's epoll set before the socket changes hands: a registered
+                // descriptor would keep waking this loop under a reused token.
+                if poll.registry().deregister(&mut slot.stream).is_ok() {
+                    w.count(SweepVerdict::Open);
+                    let result = SweepResult {
+                        group: w.shared.groups[slot.item.group].group,
+                        addr: slot.item.addr,
+                        port: slot.item.port,
+                        verdict: SweepVerdict::Open,
+                    };
+                    on_open(result, slot.stream.into());
+                    continue;
+                }
+            }
             drop(slot.stream);
             match readiness {
                 Readiness::Verdict(v) => w.report(slot.item, v),
