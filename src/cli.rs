@@ -783,7 +783,10 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         return Err(UsageError(
             errors
                 .iter()
-                .map(|e| format!("error: {e}"))
+                .map(|e| match e.starts_with("error") {
+                    true => e.clone(),
+                    false => format!("error: {e}"),
+                })
                 .collect::<Vec<_>>()
                 .join("\n"),
         ));
