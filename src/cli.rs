@@ -25,13 +25,12 @@ use std::sync::Arc;
 /// The probe families `--checks` accepts.
 pub const CHECK_FAMILIES: [&str; 4] = ["ports", "tls", "http", "dns"];
 
-/// Exit codes (ARCHITECTURE.md §6).
+/// Exit codes (ARCHITECTURE.md §6): short names for the ones `report::exit` defines.
 pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FINDINGS: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const INCOMPLETE: u8 = 3;
-    pub const INTERRUPTED: u8 = 130;
+    pub use crate::report::exit::{
+        EXIT_FINDINGS as FINDINGS, EXIT_INCOMPLETE as INCOMPLETE, EXIT_INTERRUPTED as INTERRUPTED,
+        EXIT_OK as OK, EXIT_USAGE as USAGE,
+    };
 }
 
 /// Largest targets file read: millions of lines are fine, gigabytes are a mistake.

@@ -41,15 +41,6 @@ impl Lab {
         }
         Ok(Lab { services })
     }
-
-    /// The lab's ports as a `--ports` list.
-    pub fn ports(&self) -> String {
-        self.services
-            .iter()
-            .map(|s| s.addr.port().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 /// `posture demo`: start the lab, scan it, write the reports, print where they are.

@@ -690,11 +690,8 @@ fn cert_view(e: &summary::CertEntry<'_>) -> CertView {
         days: days_text(c.days_left),
         not_after: name(&c.not_after),
         subject: name(&c.subject),
-        role: match (c.position, c.is_ca) {
-            (0, _) => "leaf",
-            (_, true) => "intermediate CA",
-            _ => "chain certificate",
-        },
+        // The same role names as the JSON report's certificate inventory.
+        role: crate::engine::inventory::role_of(c),
         flags,
         issuer: name(&c.issuer),
         sans: c.sans.iter().take(LIST_MAX).map(|s| name(s)).collect(),
