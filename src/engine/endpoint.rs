@@ -28,7 +28,7 @@ use super::plan::ScanPlan;
 use crate::fact::{HttpSubject, PortFacts, PortState, PortSubject, SubjectFacts, TargetFacts};
 use crate::finding::{Finding, Subject};
 use crate::outcome::IncompleteEndpoint;
-use crate::probe::banner::probe_banner_from;
+use crate::probe::banner::{early_state, probe_banner_from, EarlyState};
 use crate::probe::http::{probe_http, HttpProbeConfig};
 use crate::probe::service::{
     guess_service, is_tls_service, looks_like_tls, port_service, printable_banner, SOURCE_BANNER,
@@ -384,6 +384,22 @@ async fn assess_endpoint_inner(
     };
     let mut tls_port_facts = None;
     let mut tls_outcome = None;
+    // On a port that is TLS only by convention, the sweep's connection already tells whether
+    // TLS can be there: a TLS server waits for the ClientHello, so a service that has spoken
+    // first (SSH on 443) or has already closed the connection is not one. Its banner is read
+    // from that connection instead of spending the TLS probe's connections on it.
+    let early = connected.as_ref().map(early_state);
+    let direct = match direct {
+        Some(DirectTls::Conventional)
+            if matches!(early, Some(EarlyState::Data | EarlyState::Closed { .. })) =>
+        {
+            None
+        }
+        d => d,
+    };
+    let conventional_tls_port = direct_tls(ep.scheme, ep.port, &plan.tls_ports)
+        == Some(DirectTls::Conventional)
+        && plan.checks.tls;
     if let Some(kind) = direct {
         // The sweep's idle connection would only sit on the server while TLS is probed.
         drop(connected.take());
@@ -406,16 +422,23 @@ async fn assess_endpoint_inner(
     // 2. Otherwise (or when a conventional TLS port did not speak TLS): the banner.
     let mut banner_tls_hint = false;
     let mut banner_silent = false;
+    let mut closed_before_request = false;
     let (service, source, banner_text) = match tls_port_facts {
         Some(f) => f,
         None => {
-            let banner = Box::pin(probe_banner_from(
-                w.addr,
-                connected.take(),
-                ep.port,
-                &plan.limits,
-            ))
-            .await;
+            let banner = match early.and_then(EarlyState::closed_outcome) {
+                // Already closed by the service: nothing to read, no need to adopt the socket.
+                Some(closed) if connected.take().is_some() => closed,
+                _ => {
+                    Box::pin(probe_banner_from(
+                        w.addr,
+                        connected.take(),
+                        ep.port,
+                        &plan.limits,
+                    ))
+                    .await
+                }
+            };
             if let Some(e) = &banner.error {
                 if banner.bytes.is_empty() && banner.connect_failed() {
                     w.incomplete("banner", e.clone());
@@ -426,21 +449,24 @@ async fn assess_endpoint_inner(
                 _ => guess_service(ep.port, &banner.bytes),
             };
             banner_tls_hint = looks_like_tls(&banner.bytes);
-            banner_silent = banner.bytes.is_empty() && !banner.connect_failed();
+            closed_before_request = banner.closed_before_request();
+            // A service that hung up before we said anything is not a TLS server waiting for
+            // its ClientHello: only a silent (or nudged, then silent) one is asked.
+            banner_silent =
+                banner.bytes.is_empty() && !banner.connect_failed() && !closed_before_request;
             let identified_other =
                 matches!(source, SOURCE_BANNER | SOURCE_PROBE) && !banner_tls_hint;
-            if direct == Some(DirectTls::Conventional)
-                && !identified_other
-                && !banner.connect_failed()
-            {
+            if conventional_tls_port && !identified_other && !banner.connect_failed() {
                 // Expected TLS by convention, and the wire names nothing else: garbage or
                 // silence on a TLS port is an endpoint we could not assess.
+                let why = if closed_before_request {
+                    "the service closed the connection before any TLS exchange"
+                } else {
+                    "did not complete a TLS exchange"
+                };
                 w.incomplete(
                     "tls",
-                    format!(
-                        "port {} is TLS by convention but did not complete a TLS exchange",
-                        ep.port
-                    ),
+                    format!("port {} is TLS by convention but {why}", ep.port),
                 );
             }
             (service, source.to_string(), printable_banner(&banner.bytes))
@@ -496,8 +522,18 @@ async fn assess_endpoint_inner(
             }
         } else if !plan.checks.tls && ep.scheme == Some(Scheme::Https) {
             w.http(true, true).await;
-        } else if ep.scheme == Some(Scheme::Http) || (ep.scheme.is_none() && is_http_service) {
+        } else if ep.scheme == Some(Scheme::Http) {
             w.http(false, true).await;
+        } else if ep.scheme.is_none() && is_http_service {
+            if closed_before_request {
+                // An HTTP server waits for the request; this one hung up before it was sent.
+                w.incomplete(
+                    "http",
+                    "the service closed the connection before any request".into(),
+                );
+            } else {
+                w.http(false, true).await;
+            }
         }
     }
     w.out

@@ -68,6 +68,17 @@ impl BannerOutcome {
             .is_some_and(|e| e.starts_with(ERR_LOCAL_PREFIX))
     }
 
+    /// True when the service closed (or reset) the connection before saying anything and before
+    /// we sent anything: no TLS, HTTP or other client-first exchange can happen on it.
+    pub fn closed_before_request(&self) -> bool {
+        self.bytes.is_empty()
+            && !self.nudged
+            && self
+                .error
+                .as_deref()
+                .is_some_and(|e| e == ERR_CLOSED || e == ERR_RESET)
+    }
+
     /// True when no TCP connection was made (refused, timed out, unreachable, local error).
     pub fn connect_failed(&self) -> bool {
         self.error.as_deref().is_some_and(|e| {
@@ -76,6 +87,49 @@ impl BannerOutcome {
                 || e.starts_with("connect failed")
                 || e.starts_with(ERR_LOCAL_PREFIX)
         })
+    }
+}
+
+/// What an open connection shows before we say anything, looked at without waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyState {
+    /// The service already sent bytes: it speaks first (a TLS server never does).
+    Data,
+    /// The service already closed (`reset`: reset) the connection.
+    Closed { reset: bool },
+    /// Nothing yet (what every client-first service, TLS included, looks like).
+    Quiet,
+}
+
+impl EarlyState {
+    /// The banner grab's outcome when the connection was already closed: nothing to read.
+    pub fn closed_outcome(self) -> Option<BannerOutcome> {
+        match self {
+            EarlyState::Closed { reset } => Some(BannerOutcome {
+                bytes: Vec::new(),
+                nudged: false,
+                error: Some(if reset { ERR_RESET } else { ERR_CLOSED }.to_string()),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Peeks at a connection handed over by the port sweep: one non-blocking `recv(MSG_PEEK)`,
+/// whatever the socket's mode; consumes nothing.
+pub fn early_state(stream: &std::net::TcpStream) -> EarlyState {
+    let mut one = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    let sock = socket2::SockRef::from(stream);
+    match sock.recv_with_flags(&mut one, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+        Ok(0) => EarlyState::Closed { reset: false },
+        Ok(_) => EarlyState::Data,
+        Err(e) => match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => EarlyState::Quiet,
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+                EarlyState::Closed { reset: true }
+            }
+            _ => EarlyState::Quiet,
+        },
     }
 }
 

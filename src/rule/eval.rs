@@ -9,6 +9,8 @@ use super::template::{cap_evidence, render_json, render_value};
 use super::{Rule, RuleSet};
 use crate::fact::SubjectFacts;
 use crate::finding::{fingerprint, Finding, Location};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use cel::objects::{Key, Map};
 use cel::{Context, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -20,8 +22,29 @@ pub(crate) struct Compiled {
     pub when: cel::Program,
     pub message: Vec<Piece>,
     pub remediation: Vec<Piece>,
-    /// `params`, converted once.
-    pub params: Value,
+    /// `params`, converted once at load into CEL's runtime representation and lent to every
+    /// evaluation through [`ParamsResolver`]: binding it as a variable would deep-copy it per
+    /// rule and endpoint (the built-in ports rule's advice table made that a third of the
+    /// scan's CPU in a dense sweep).
+    pub params: Box<dyn Val>,
+}
+
+impl Compiled {
+    /// `params` in CEL's runtime form (JSON → CEL `Value` → `Val`; cannot fail for JSON data).
+    pub(crate) fn params_val(params: &serde_json::Value) -> Box<dyn Val> {
+        json_to_cel(params)
+            .try_into()
+            .expect("JSON data always converts to a CEL value")
+    }
+}
+
+/// Lends a rule's precompiled `params` to an evaluation without copying it.
+struct ParamsResolver<'a>(&'a dyn Val);
+
+impl VariableResolver for ParamsResolver<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        (variable == "params").then_some(CowVal::Borrowed(self.0))
+    }
 }
 
 /// A compiled template piece.
@@ -65,8 +88,9 @@ pub(crate) fn judge(
     facts: &SubjectFacts,
     location: &Location,
 ) -> Option<Finding> {
+    let params = ParamsResolver(rule.compiled.params.as_ref());
     let mut scope = root.new_inner_scope();
-    scope.add_variable_from_value("params", rule.compiled.params.clone());
+    scope.set_variable_resolver(&params);
     match rule.compiled.when.execute(&scope) {
         Ok(Value::Bool(true)) => {}
         Ok(Value::Bool(false)) => return None,

@@ -7,7 +7,7 @@
 //! compile `when` and the `{{ … }}` placeholders, then field-check them against the schema.
 
 use super::diag::{RuleError, RuleErrors, SourceFile, StrMap};
-use super::eval::{json_to_cel, Compiled, Piece as CompiledPiece};
+use super::eval::{Compiled, Piece as CompiledPiece};
 use super::schema::{check_fields, FieldProblem, VarSchema};
 use super::template::{parse_template, Piece};
 use super::{At, Rule, RuleOverrides, RuleSet, RuleSources, BUILTIN_PACKS};
@@ -921,7 +921,7 @@ fn compile_rule(
             when,
             message,
             remediation,
-            params: json_to_cel(&raw.params),
+            params: Compiled::params_val(&raw.params),
         },
         params: raw.params,
         enabled: raw.enabled,

@@ -14,8 +14,13 @@ use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, ProtocolVersion, SignatureScheme};
+use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -39,6 +44,69 @@ pub struct ModernOutcome {
     pub error: Option<String>,
     /// The STARTTLS preamble was answered but refused (not offered, or the command refused).
     pub starttls_refused: bool,
+    /// Bytes the server sent in answer to the ClientHello (after any STARTTLS preamble).
+    pub server_bytes: usize,
+    /// The first of them: a TLS record starts with a content type (20–24).
+    pub first_byte: Option<u8>,
+    /// The server closed or reset the connection after the ClientHello without sending a
+    /// single byte: what a non-TLS service does, and also how some legacy-only or
+    /// version-intolerant stacks refuse a modern hello.
+    pub closed_silently: bool,
+}
+
+/// A stream that counts the bytes the server sends, so that a failed handshake still tells
+/// whether the server answered at all.
+struct Watched<S> {
+    inner: S,
+    received: Arc<Received>,
+}
+
+#[derive(Debug, Default)]
+struct Received {
+    count: AtomicUsize,
+    first: OnceLock<u8>,
+}
+
+impl Received {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+    fn first(&self) -> Option<u8> {
+        self.first.get().copied()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let got = &buf.filled()[before..];
+        if let Some(&b) = got.first() {
+            let _ = self.received.first.set(b);
+        }
+        self.received.count.fetch_add(got.len(), Ordering::Relaxed);
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -201,19 +269,47 @@ async fn handshake(
         }
     }
     let connector = TlsConnector::from(Arc::new(config));
+    let received = Arc::new(Received::default());
+    let watched = Watched {
+        inner: stream,
+        received: received.clone(),
+    };
     let tls =
-        match tokio::time::timeout_at(deadline_at, connector.connect(server_name, stream)).await {
+        match tokio::time::timeout_at(deadline_at, connector.connect(server_name, watched)).await {
             Err(_) => {
-                return Err(format!(
-                    "handshake timeout after {} ms",
-                    deadline.as_millis()
-                ))
+                return Ok(ModernOutcome {
+                    error: Some(format!(
+                        "handshake timeout after {} ms",
+                        deadline.as_millis()
+                    )),
+                    server_bytes: received.count(),
+                    first_byte: received.first(),
+                    ..Default::default()
+                })
             }
-            Ok(Err(e)) => return Err(handshake_error(&e)),
+            Ok(Err(e)) => {
+                let server_bytes = received.count();
+                return Ok(ModernOutcome {
+                    error: Some(handshake_error(&e)),
+                    server_bytes,
+                    first_byte: received.first(),
+                    closed_silently: server_bytes == 0
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::UnexpectedEof
+                                | ErrorKind::ConnectionReset
+                                | ErrorKind::ConnectionAborted
+                                | ErrorKind::BrokenPipe
+                        ),
+                    ..Default::default()
+                });
+            }
             Ok(Ok(tls)) => tls,
         };
     let (_, conn) = tls.get_ref();
     Ok(ModernOutcome {
+        server_bytes: received.count(),
+        first_byte: received.first(),
         version: conn.protocol_version().and_then(|v| match v {
             ProtocolVersion::TLSv1_3 => Some(Version::Tls13),
             ProtocolVersion::TLSv1_2 => Some(Version::Tls12),

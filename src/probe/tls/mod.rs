@@ -8,8 +8,9 @@
 //!   per-certificate facts.
 //! * [`starttls`]: the plaintext preamble for SMTP, IMAP, POP3 and FTP.
 //!
-//! [`probe_tls`] runs the modern handshake and the raw probes in parallel (a few connections
-//! at a time), then merges their evidence: a version is accepted when any probe saw a
+//! [`probe_tls`] runs the modern handshake, then (when the server answered it, or answers a
+//! TLS 1.0 hello after closing it silently) the raw probes in parallel (a few connections at a
+//! time), then merges their evidence: a version is accepted when any probe saw a
 //! ServerHello for it, refused when its own probe got an alert or a refusal, and unknown (the
 //! fact is absent) when its probe was inconclusive.
 
@@ -134,17 +135,49 @@ pub async fn probe_tls(
         }
     };
 
-    let (modern, ssl3, tls10, tls11, tls12, weak) = tokio::join!(
-        handshake::probe_modern(
-            addr,
-            sni,
-            starttls,
-            cfg.timeout,
-            cfg.probe_deadline,
-            cfg.chain_certs
-        ),
+    // The modern handshake first, alone: it tells whether anything TLS is there. The raw
+    // probes (five more connections) only run against a server that answered it, or that
+    // closed it silently but answers a TLS 1.0 hello (legacy-only and version-intolerant
+    // stacks refuse a modern hello that way). A port that is not TLS costs two connections.
+    let modern = handshake::probe_modern(
+        addr,
+        sni,
+        starttls,
+        cfg.timeout,
+        cfg.probe_deadline,
+        cfg.chain_certs,
+    )
+    .await;
+    let mut tls10_first = None;
+    let go_on = if modern.starttls_refused {
+        false
+    } else if modern.version.is_some() || matches!(modern.first_byte, Some(20..=24)) {
+        // A handshake, or at least a TLS record (an alert, a ServerHello rustls refused).
+        true
+    } else if modern.server_bytes > 0 {
+        // Plaintext in answer to a ClientHello (an HTTP 400, an SSH banner): not TLS.
+        false
+    } else if modern.closed_silently {
+        let r = version_probe(Version::Tls10).await;
+        let answered = matches!(r.1, RawOutcome::Reply(_));
+        tls10_first = Some(r);
+        answered
+    } else {
+        // Silence, a refused connect or a STARTTLS failure: nothing more to learn by TLS.
+        false
+    };
+    if !go_on {
+        let raw: Vec<(Version, RawOutcome)> = tls10_first.into_iter().collect();
+        return merge(modern, &raw, &WeakScan::default(), None, sni, starttls, cfg);
+    }
+    let (ssl3, tls10, tls11, tls12, weak) = tokio::join!(
         version_probe(Version::Ssl3),
-        version_probe(Version::Tls10),
+        async {
+            match tls10_first.take() {
+                Some(r) => r,
+                None => version_probe(Version::Tls10).await,
+            }
+        },
         version_probe(Version::Tls11),
         version_probe(Version::Tls12),
         async {
