@@ -34,7 +34,7 @@ use crate::probe::service::{
     guess_service, is_tls_service, looks_like_tls, port_service, printable_banner, SOURCE_BANNER,
     SOURCE_PROBE,
 };
-use crate::probe::tls::{probe_tls, speaks_tls, StartTls, TlsProbeConfig, TrustStore};
+use crate::probe::tls::{probe_tls_on, speaks_tls, StartTls, TlsProbeConfig, TrustStore};
 use crate::target::{Endpoint, Scheme};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -238,6 +238,8 @@ struct Work<'a> {
     addr: SocketAddr,
     target: TargetFacts,
     out: Assessed,
+    /// The last TLS probe saw every ClientHello answered by a silent close.
+    tls_closed_silently: bool,
 }
 
 impl Work<'_> {
@@ -270,7 +272,13 @@ impl Work<'_> {
 
     /// Runs the TLS probe; records the subject when the endpoint speaks TLS. Returns whether
     /// it does, and the negotiated ALPN and modern-handshake success for the HTTP decision.
-    async fn tls(&mut self, starttls: Option<StartTls>, expected: bool) -> Option<TlsOutcome> {
+    /// `connected`: the sweep's connection, nothing sent on it yet, for the modern handshake.
+    async fn tls(
+        &mut self,
+        connected: Option<std::net::TcpStream>,
+        starttls: Option<StartTls>,
+        expected: bool,
+    ) -> Option<TlsOutcome> {
         let ctx = match tls_context(self.plan) {
             Ok(c) => c,
             Err(e) => {
@@ -281,7 +289,15 @@ impl Work<'_> {
         let cfg = ctx.probe_config(self.plan);
         // Boxed: the probe futures are large, and an endpoint task is spawned per open port;
         // only the probes that run should cost their memory.
-        let r = Box::pin(probe_tls(self.addr, self.sni(), starttls, &cfg)).await;
+        let r = Box::pin(probe_tls_on(
+            self.addr,
+            connected,
+            self.sni(),
+            starttls,
+            &cfg,
+        ))
+        .await;
+        self.tls_closed_silently = r.closed_silently;
         if !r.speaks_tls() {
             if r.starttls_refused {
                 return None;
@@ -374,6 +390,7 @@ async fn assess_endpoint_inner(
             findings: Vec::new(),
             incomplete: Vec::new(),
         },
+        tls_closed_silently: false,
     };
 
     // 1. TLS first where the scheme, --tls-ports or the port's convention says so.
@@ -401,9 +418,14 @@ async fn assess_endpoint_inner(
         == Some(DirectTls::Conventional)
         && plan.checks.tls;
     if let Some(kind) = direct {
-        // The sweep's idle connection would only sit on the server while TLS is probed.
+        // The modern handshake runs on the sweep's connection when nothing has happened on it
+        // yet; one the service already closed is left for a fresh connection.
+        let handshake_on = match early {
+            Some(EarlyState::Quiet) => connected.take(),
+            _ => None,
+        };
         drop(connected.take());
-        tls_outcome = w.tls(None, kind == DirectTls::Expected).await;
+        tls_outcome = w.tls(handshake_on, None, kind == DirectTls::Expected).await;
         if tls_outcome.is_some() {
             let (service, source) = match ep.scheme {
                 Some(s) if s != Scheme::Tcp => (s.service().to_string(), "scheme"),
@@ -426,9 +448,12 @@ async fn assess_endpoint_inner(
     let (service, source, banner_text) = match tls_port_facts {
         Some(f) => f,
         None => {
-            let banner = match early.and_then(EarlyState::closed_outcome) {
+            // A service that closed every ClientHello without a byte is asked nothing more.
+            let closed_on_tls = (direct.is_some() && w.tls_closed_silently)
+                .then_some(EarlyState::Closed { reset: false });
+            let banner = match closed_on_tls.or(early).and_then(EarlyState::closed_outcome) {
                 // Already closed by the service: nothing to read, no need to adopt the socket.
-                Some(closed) if connected.take().is_some() => closed,
+                Some(closed) if closed_on_tls.is_some() || connected.take().is_some() => closed,
                 _ => {
                     Box::pin(probe_banner_from(
                         w.addr,
@@ -495,15 +520,15 @@ async fn assess_endpoint_inner(
         if let Some(proto) = starttls {
             // The scheme asked for it: a server that then fails the exchange is incomplete;
             // a server that refuses the upgrade simply has no TLS.
-            w.tls(Some(proto), true).await;
+            w.tls(None, Some(proto), true).await;
         } else if banner_tls_hint {
-            tls_outcome = w.tls(None, true).await;
+            tls_outcome = w.tls(None, None, true).await;
         } else if banner_silent && matches!(ep.scheme, None | Some(Scheme::Tcp)) {
             let ctx = tls_context(plan);
             if let Ok(ctx) = ctx {
                 let cfg = ctx.probe_config(plan);
                 if Box::pin(speaks_tls(w.addr, w.sni(), &cfg)).await {
-                    tls_outcome = w.tls(None, true).await;
+                    tls_outcome = w.tls(None, None, true).await;
                 }
             }
         }

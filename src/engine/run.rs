@@ -35,7 +35,29 @@ pub struct Progress {
 }
 
 /// Runs the scan described by `plan` over the prepared work list.
+///
+/// The loop runs as a runtime task, not on the caller's `block_on` thread: it is woken for
+/// every batch of open ports and every finished endpoint, and waking a worker of the runtime
+/// is far cheaper than unparking a thread outside it.
 pub async fn execute(
+    plan: Arc<ScanPlan>,
+    prepared: Prepared,
+    cancel: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+) -> ScanOutcome {
+    let task = tokio::spawn(execute_here(plan, prepared, cancel, progress));
+    match task.await {
+        Ok(outcome) => outcome,
+        // Only a panic (the task is never aborted) gets here: re-raise it rather than
+        // report a scan that did not happen.
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("the scan task ended early: {e}"),
+        },
+    }
+}
+
+async fn execute_here(
     plan: Arc<ScanPlan>,
     prepared: Prepared,
     cancel: Arc<AtomicBool>,
@@ -74,7 +96,9 @@ pub async fn execute(
         .collect();
 
     // Open ports arrive with the sweep's connection, which the banner probe reads from.
-    let (tx, mut rx) = mpsc::channel::<(SweepResult, Option<std::net::TcpStream>)>(OPEN_PORT_QUEUE);
+    // Batches: a sweep worker hands over what one turn of its event loop found.
+    let (tx, mut rx) =
+        mpsc::channel::<Vec<(SweepResult, Option<std::net::TcpStream>)>>(OPEN_PORT_QUEUE);
     let sweep_cfg = SweepConfig::from_limits(&plan.limits, Arc::new(plan.excludes.clone()));
     // Explicit endpoints (host:port, URLs) that do not answer are reported as incomplete;
     // in a port sweep a silent port is just `filtered`.
@@ -108,13 +132,14 @@ pub async fn execute(
                 };
                 if forward {
                     // The receiver only goes away when the scan is over.
-                    let _ = tx.blocking_send((r, None));
+                    let _ = tx.blocking_send(vec![(r, None)]);
                 }
             };
-            let on_open = |r: SweepResult, stream: std::net::TcpStream| {
-                sweep_progress.done.fetch_add(1, Ordering::Relaxed);
-                sweep_progress.open.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.blocking_send((r, Some(stream)));
+            let on_open = |batch: Vec<(SweepResult, std::net::TcpStream)>| {
+                let n = batch.len() as u64;
+                sweep_progress.done.fetch_add(n, Ordering::Relaxed);
+                sweep_progress.open.fetch_add(n, Ordering::Relaxed);
+                let _ = tx.blocking_send(batch.into_iter().map(|(r, s)| (r, Some(s))).collect());
             };
             sweep::sweep_with_handoff(
                 &groups,
@@ -149,7 +174,8 @@ pub async fn execute(
     loop {
         tokio::select! {
             msg = rx.recv() => {
-                let Some((r, connected)) = msg else { break };
+                let Some(batch) = msg else { break };
+                for (r, connected) in batch {
                 let g = &groups_meta[r.group];
                 let host: Arc<str> = match &g.name {
                     Some(n) => n.clone(),
@@ -186,6 +212,7 @@ pub async fn execute(
                         reason: format!("local resource error, not a finding about the target: {e}"),
                     }),
                     SweepVerdict::Closed => {}
+                }
                 }
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {

@@ -276,8 +276,9 @@ pub fn sweep(
     sweep_with_handoff(groups, cfg, cancel, on_result, None)
 }
 
-/// Called with every open port and its connected socket, instead of `on_result`.
-pub type OnOpen<'a> = &'a (dyn Fn(SweepResult, std::net::TcpStream) + Sync);
+/// Called with open ports and their connected sockets, instead of `on_result`: one batch per
+/// turn of a worker's event loop (one hand-over, one wake-up of the receiver, per batch).
+pub type OnOpen<'a> = &'a (dyn Fn(Vec<(SweepResult, std::net::TcpStream)>) + Sync);
 
 /// [`sweep`], but open ports are handed over with their connected socket (`on_open`), so the
 /// banner probe reads from the connection the sweep made instead of connecting again: one

@@ -433,6 +433,7 @@ pub(crate) fn run(shared: &Shared<'_>, slice: Range<u128>, window: usize) -> Swe
         }
         now = Instant::now();
 
+        let mut opened = Vec::new();
         for event in events.iter() {
             let i = event.token().0;
             let Some(slot) = w.slots.get(i).and_then(Option::as_ref) else {
@@ -445,7 +446,7 @@ pub(crate) fn run(shared: &Shared<'_>, slice: Range<u128>, window: usize) -> Swe
             let Some(mut slot) = w.release(i) else {
                 continue;
             };
-            if let (Readiness::Verdict(SweepVerdict::Open), Some(on_open)) =
+            if let (Readiness::Verdict(SweepVerdict::Open), Some(_)) =
                 (&readiness, w.shared.on_open)
             {
                 // Out of this worker's epoll set before the socket changes hands: a registered
@@ -458,7 +459,7 @@ pub(crate) fn run(shared: &Shared<'_>, slice: Range<u128>, window: usize) -> Swe
                         port: slot.item.port,
                         verdict: SweepVerdict::Open,
                     };
-                    on_open(result, slot.stream.into());
+                    opened.push((result, slot.stream.into()));
                     continue;
                 }
             }
@@ -468,6 +469,10 @@ pub(crate) fn run(shared: &Shared<'_>, slice: Range<u128>, window: usize) -> Swe
                 Readiness::Local(e) => w.local_error(now, slot.item, &e),
                 Readiness::Pending => {}
             }
+        }
+
+        if let (false, Some(on_open)) = (opened.is_empty(), w.shared.on_open) {
+            on_open(opened);
         }
 
         if now >= next_sweep {

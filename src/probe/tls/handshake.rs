@@ -20,8 +20,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -46,13 +46,16 @@ pub struct ModernOutcome {
     pub starttls_refused: bool,
     /// Bytes the server sent in answer to the ClientHello (after any STARTTLS preamble).
     pub server_bytes: usize,
-    /// The first of them: a TLS record starts with a content type (20–24).
-    pub first_byte: Option<u8>,
+    /// The first (at most 8) of them: a TLS record starts with a content type (20–24).
+    pub head: Vec<u8>,
     /// The server closed or reset the connection after the ClientHello without sending a
     /// single byte: what a non-TLS service does, and also how some legacy-only or
     /// version-intolerant stacks refuse a modern hello.
     pub closed_silently: bool,
 }
+
+/// Bytes of the server's answer kept in [`ModernOutcome::head`].
+const HEAD_BYTES: usize = 8;
 
 /// A stream that counts the bytes the server sends, so that a failed handshake still tells
 /// whether the server answered at all.
@@ -64,15 +67,15 @@ struct Watched<S> {
 #[derive(Debug, Default)]
 struct Received {
     count: AtomicUsize,
-    first: OnceLock<u8>,
+    head: Mutex<Vec<u8>>,
 }
 
 impl Received {
     fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed)
     }
-    fn first(&self) -> Option<u8> {
-        self.first.get().copied()
+    fn head(&self) -> Vec<u8> {
+        self.head.lock().map(|h| h.clone()).unwrap_or_default()
     }
 }
 
@@ -85,8 +88,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let got = &buf.filled()[before..];
-        if let Some(&b) = got.first() {
-            let _ = self.received.first.set(b);
+        if !got.is_empty() {
+            if let Ok(mut head) = self.received.head.lock() {
+                let room = HEAD_BYTES.saturating_sub(head.len()).min(got.len());
+                head.extend_from_slice(&got[..room]);
+            }
         }
         self.received.count.fetch_add(got.len(), Ordering::Relaxed);
         r
@@ -207,11 +213,34 @@ pub async fn probe_modern(
     deadline: Duration,
     chain_certs: usize,
 ) -> ModernOutcome {
+    probe_modern_on(addr, None, sni, starttls, timeout, deadline, chain_certs).await
+}
+
+/// [`probe_modern`] on `connected` (an open connection to `addr` nothing was sent on yet, e.g.
+/// the port sweep's) when given, else on a new connection.
+pub async fn probe_modern_on(
+    addr: SocketAddr,
+    connected: Option<std::net::TcpStream>,
+    sni: Option<&str>,
+    starttls: Option<StartTls>,
+    timeout: Duration,
+    deadline: Duration,
+    chain_certs: usize,
+) -> ModernOutcome {
     let verifier = Arc::new(RecordingVerifier {
         chain_certs,
         record: Mutex::new(Recorded::default()),
     });
-    let mut out = match handshake(addr, sni, starttls, timeout, deadline, verifier.clone()).await {
+    let attempt = handshake(
+        addr,
+        connected,
+        sni,
+        starttls,
+        timeout,
+        deadline,
+        verifier.clone(),
+    );
+    let mut out = match attempt.await {
         Ok(o) => o,
         Err(e) => ModernOutcome {
             error: Some(e),
@@ -228,6 +257,7 @@ pub async fn probe_modern(
 
 async fn handshake(
     addr: SocketAddr,
+    connected: Option<std::net::TcpStream>,
     sni: Option<&str>,
     starttls: Option<StartTls>,
     timeout: Duration,
@@ -253,10 +283,17 @@ async fn handshake(
 
     let deadline_at = Instant::now() + deadline;
     let connect_by = deadline_at.min(Instant::now() + timeout);
-    let mut stream = match tokio::time::timeout_at(connect_by, TcpStream::connect(addr)).await {
-        Err(_) => return Err(format!("connect timeout after {} ms", timeout.as_millis())),
-        Ok(Err(e)) => return Err(format!("connect: {e}")),
-        Ok(Ok(s)) => s,
+    let adopted = connected.and_then(|s| {
+        s.set_nonblocking(true).ok()?;
+        TcpStream::from_std(s).ok()
+    });
+    let mut stream = match adopted {
+        Some(s) => s,
+        None => match tokio::time::timeout_at(connect_by, TcpStream::connect(addr)).await {
+            Err(_) => return Err(format!("connect timeout after {} ms", timeout.as_millis())),
+            Ok(Err(e)) => return Err(format!("connect: {e}")),
+            Ok(Ok(s)) => s,
+        },
     };
     let _ = stream.set_nodelay(true);
     if let Some(proto) = starttls {
@@ -283,7 +320,7 @@ async fn handshake(
                         deadline.as_millis()
                     )),
                     server_bytes: received.count(),
-                    first_byte: received.first(),
+                    head: received.head(),
                     ..Default::default()
                 })
             }
@@ -292,7 +329,7 @@ async fn handshake(
                 return Ok(ModernOutcome {
                     error: Some(handshake_error(&e)),
                     server_bytes,
-                    first_byte: received.first(),
+                    head: received.head(),
                     closed_silently: server_bytes == 0
                         && matches!(
                             e.kind(),
@@ -309,7 +346,7 @@ async fn handshake(
     let (_, conn) = tls.get_ref();
     Ok(ModernOutcome {
         server_bytes: received.count(),
-        first_byte: received.first(),
+        head: received.head(),
         version: conn.protocol_version().and_then(|v| match v {
             ProtocolVersion::TLSv1_3 => Some(Version::Tls13),
             ProtocolVersion::TLSv1_2 => Some(Version::Tls12),

@@ -600,7 +600,8 @@ pub fn parse_server_flight(
     }
 }
 
-fn not_tls(bytes: &[u8]) -> HelloError {
+/// What a non-TLS answer is, from its first bytes (`HTTP/…`, an SSLv2 hello, hex).
+pub(crate) fn not_tls(bytes: &[u8]) -> HelloError {
     let head = &bytes[..bytes.len().min(8)];
     if head.starts_with(b"HTTP/") {
         return HelloError::NotTls("the server answered HTTP".into());

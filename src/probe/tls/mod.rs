@@ -83,6 +83,9 @@ pub struct TlsProbeResult {
     /// STARTTLS was refused by the server (not offered, or the command refused): there is no
     /// TLS on this endpoint, which is a fact about it, not a failure of the scan.
     pub starttls_refused: bool,
+    /// Both the modern and a TLS 1.0 ClientHello were answered by closing the connection
+    /// without a byte: nothing on this port speaks TLS (or anything else, to us).
+    pub closed_silently: bool,
 }
 
 impl TlsProbeResult {
@@ -115,6 +118,18 @@ pub async fn probe_tls(
     starttls: Option<StartTls>,
     cfg: &TlsProbeConfig,
 ) -> TlsProbeResult {
+    probe_tls_on(addr, None, sni, starttls, cfg).await
+}
+
+/// [`probe_tls`], with the modern handshake on `connected` (an open connection nothing was
+/// sent on yet: the port sweep's) when given.
+pub async fn probe_tls_on(
+    addr: SocketAddr,
+    connected: Option<std::net::TcpStream>,
+    sni: Option<&str>,
+    starttls: Option<StartTls>,
+    cfg: &TlsProbeConfig,
+) -> TlsProbeResult {
     let sni = sni
         .map(|s| s.trim_end_matches('.'))
         .filter(|s| !s.is_empty() && s.trim_matches(['[', ']']).parse::<IpAddr>().is_err());
@@ -139,8 +154,9 @@ pub async fn probe_tls(
     // probes (five more connections) only run against a server that answered it, or that
     // closed it silently but answers a TLS 1.0 hello (legacy-only and version-intolerant
     // stacks refuse a modern hello that way). A port that is not TLS costs two connections.
-    let modern = handshake::probe_modern(
+    let modern = handshake::probe_modern_on(
         addr,
+        connected,
         sni,
         starttls,
         cfg.timeout,
@@ -151,7 +167,7 @@ pub async fn probe_tls(
     let mut tls10_first = None;
     let go_on = if modern.starttls_refused {
         false
-    } else if modern.version.is_some() || matches!(modern.first_byte, Some(20..=24)) {
+    } else if modern.version.is_some() || matches!(modern.head.first(), Some(20..=24)) {
         // A handshake, or at least a TLS record (an alert, a ServerHello rustls refused).
         true
     } else if modern.server_bytes > 0 {
@@ -167,8 +183,19 @@ pub async fn probe_tls(
         false
     };
     if !go_on {
+        let closed_silently = modern.closed_silently
+            && tls10_first
+                .as_ref()
+                .is_some_and(|(_, o)| matches!(o, RawOutcome::Refused(_)));
         let raw: Vec<(Version, RawOutcome)> = tls10_first.into_iter().collect();
-        return merge(modern, &raw, &WeakScan::default(), None, sni, starttls, cfg);
+        let plaintext = (modern.server_bytes > 0 && !modern.head.is_empty())
+            .then(|| hello::not_tls(&modern.head).to_string());
+        let mut r = merge(modern, &raw, &WeakScan::default(), None, sni, starttls, cfg);
+        r.closed_silently = closed_silently;
+        if let Some(e) = plaintext {
+            r.tls.probe_errors.insert(0, e);
+        }
+        return r;
     }
     let (ssl3, tls10, tls11, tls12, weak) = tokio::join!(
         version_probe(Version::Ssl3),
@@ -378,6 +405,7 @@ fn merge(
     let chain = assessment.certs;
     TlsProbeResult {
         starttls_refused: modern.starttls_refused,
+        closed_silently: false,
         cert: chain.first().filter(|c| c.position == 0).cloned(),
         chain_earliest: cert::earliest(&chain),
         chain,

@@ -824,7 +824,8 @@ async fn silent_server_is_a_recorded_timeout() {
     assert!(r.tls.versions.is_empty());
     assert_eq!(r.tls.tls1_3, None);
     assert_eq!(r.tls.trusted, None);
-    assert!(!r.tls.probe_errors.is_empty());
+    // Silence after a ClientHello is not a TLS server: no raw probe follows the handshake.
+    assert!(r.tls.probe_errors.is_empty(), "{:?}", r.tls.probe_errors);
 }
 
 #[tokio::test]
@@ -1219,4 +1220,58 @@ mod builtin_rules {
             }
         }
     }
+}
+
+/// A port that hangs up on every connection costs the modern handshake and one TLS 1.0 hello,
+/// no more, and says so.
+#[tokio::test]
+async fn a_port_that_closes_every_hello_costs_two_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    let r = probe_tls(addr, None, None, &hostile_config()).await;
+    assert!(!r.speaks_tls());
+    assert!(r.closed_silently, "{:?}", r.tls);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// A legacy-only stack that hangs up on a modern ClientHello (no alert) but answers a TLS 1.0
+/// hello is found: the raw probes run after the TLS 1.0 check answered.
+#[tokio::test]
+async fn a_server_intolerant_of_modern_hellos_is_still_assessed() {
+    let addr = raw_server(|hello| {
+        // client_version follows the record (5) and handshake (4) headers.
+        let client_version = u16::from_be_bytes([hello[9], hello[10]]);
+        if client_version >= 0x0303 {
+            Vec::new()
+        } else {
+            server_hello(0x0301, 0x002f)
+        }
+    })
+    .await;
+    let r = probe_tls(addr, None, None, &hostile_config()).await;
+    assert!(r.speaks_tls(), "{:?}", r.tls);
+    assert!(!r.closed_silently);
+    assert_eq!(r.tls.tls1_0, Some(true), "{:?}", r.tls);
+    assert!(r.tls.versions.iter().any(|v| v == "tls1.0"), "{:?}", r.tls);
+}
+
+/// The sweep's connection is used for the modern handshake when handed over.
+#[tokio::test]
+async fn the_modern_handshake_runs_on_a_handed_over_connection() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(&["handed.test"], -1, 90);
+    let addr = rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
+    let std_stream = std::net::TcpStream::connect(addr).unwrap();
+    let cfg = config(pki.trust(), pki.now);
+    let r = probe_tls_on(addr, Some(std_stream), Some("handed.test"), None, &cfg).await;
+    assert!(r.speaks_tls(), "{:?}", r.tls);
+    assert!(r.tls.handshake_error.is_none(), "{:?}", r.tls);
 }
