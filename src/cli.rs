@@ -1190,6 +1190,16 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
             return exit::OK;
         }
     }
+    // The names of `--subdomains FILE` that get name checks (this shard's share of them).
+    if plan.checks.dns {
+        for w in crate::engine::domains::plan_names(plan) {
+            if w.source == crate::engine::domains::NameSource::Listed
+                && writeln!(out, "{}\tsubdomain", w.name).is_err()
+            {
+                return exit::OK;
+            }
+        }
+    }
     let _ = out.flush();
     drop(out);
     eprintln!(

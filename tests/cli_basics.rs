@@ -76,3 +76,38 @@ fn ipv6_prefixes_shorter_than_112_are_refused() {
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("/112"), "{err}");
 }
+
+#[test]
+fn list_targets_shows_the_subdomains_that_get_name_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("subs.txt"),
+        "# enumerated names\nwww.example.test\nOld.Example.Test.\n",
+    )
+    .unwrap();
+    let out = posture()
+        .current_dir(dir.path())
+        .args(["scan", "--list-targets", "--subdomains", "subs.txt"])
+        .assert()
+        .code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        ["www.example.test\tsubdomain", "old.example.test\tsubdomain"]
+    );
+    // Without the DNS checks they get none, so they are not listed.
+    let out = posture()
+        .current_dir(dir.path())
+        .args([
+            "scan",
+            "--list-targets",
+            "--subdomains",
+            "subs.txt",
+            "--checks",
+            "ports",
+        ])
+        .assert();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(!text.contains("subdomain"), "{text}");
+}

@@ -15,9 +15,11 @@ use crate::finding::{sort_findings, Finding};
 use crate::outcome::{IncompleteEndpoint, ScanMeta, ScanOutcome, ScanStats, Scope, ToolInfo};
 use crate::target::Endpoint;
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -193,13 +195,30 @@ async fn execute_here(
                         if !seen.insert((host, r.addr, r.port)) {
                             continue;
                         }
-                        let permit = sem.clone().acquire_owned().await;
+                        let permit = match sem.clone().try_acquire_owned() {
+                            Ok(p) => Ok(p),
+                            Err(_) => sem.clone().acquire_owned().await,
+                        };
                         let plan = plan.clone();
                         let cancel = cancel.clone();
-                        tasks.spawn(async move {
-                            let _permit = permit;
-                            assess_endpoint(&plan, ep, connected, &cancel).await
-                        });
+                        let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> =
+                            Box::pin(async move {
+                                assess_endpoint(&plan, ep, connected, &cancel).await
+                            });
+                        // In a dense scan most open ports need no waiting (the service already
+                        // hung up, or the banner is in): judge those right here and spawn only
+                        // the endpoints that wait on the network. The task's first poll
+                        // registers its real waker with whatever this poll started.
+                        let mut cx = Context::from_waker(Waker::noop());
+                        match work.as_mut().poll(&mut cx) {
+                            Poll::Ready(r) => absorb(r, &mut subjects, &mut findings, &mut incomplete),
+                            Poll::Pending => {
+                                tasks.spawn(async move {
+                                    let _permit = permit;
+                                    work.await
+                                });
+                            }
+                        }
                     }
                     SweepVerdict::Filtered => incomplete.push(IncompleteEndpoint {
                         endpoint: display_with_ip(&ep),
