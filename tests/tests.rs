@@ -8,6 +8,7 @@ mod dns_checks;
 mod exit_codes;
 mod http_checks;
 mod interrupt;
+mod real_servers;
 mod report_cli;
 mod report_docs;
 mod report_formats;
