@@ -279,6 +279,15 @@ pub fn http_response(status: u16, reason: &str, headers: &[(&str, &str)]) -> Vec
     r.into_bytes()
 }
 
+/// An HTTP/1.1 response with `status`, a `text/plain` `body` (an MTA-STS policy, a robots.txt).
+pub fn http_text_response(status: u16, reason: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Reads a request head (bounded) and writes `response`.
 async fn answer_http<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, response: &[u8]) {
     let mut head = Vec::new();

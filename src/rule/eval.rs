@@ -100,12 +100,17 @@ pub(crate) fn json_to_val(v: &serde_json::Value) -> Box<dyn Val + '_> {
             }
         }
         serde_json::Value::String(s) => Box::new(CelString::from(s.as_str())),
-        serde_json::Value::Array(items) => {
-            Box::new(CelList::from(items.iter().map(json_to_val).collect::<Vec<_>>()))
-        }
+        serde_json::Value::Array(items) => Box::new(CelList::from(
+            items.iter().map(json_to_val).collect::<Vec<_>>(),
+        )),
         serde_json::Value::Object(map) => Box::new(CelMap::from(
             map.iter()
-                .map(|(k, v)| (CelMapKey::String(CelString::from(k.as_str())), json_to_val(v)))
+                .map(|(k, v)| {
+                    (
+                        CelMapKey::String(CelString::from(k.as_str())),
+                        json_to_val(v),
+                    )
+                })
                 .collect::<HashMap<_, _>>(),
         )),
     }

@@ -13,10 +13,10 @@
 //! One world serves every test of the binary (started once, on its own runtime thread).
 
 use posture::lab::dns_server::{start_dns_server, DnsServerHandle, DnsServerOptions};
+use posture::lab::tls_lab::{http_text_response, serve_https, LabPki, LabServer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::OnceLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TEST_ZONE: &str = include_str!("../../fixtures/dns/test.zone");
@@ -43,6 +43,7 @@ pub struct DnsWorld {
     pub garbage_resolver: SocketAddr,
     runtime: tokio::runtime::Runtime,
     _servers: Vec<DnsServerHandle>,
+    _policy: LabServer,
     _dir: tempfile::TempDir,
 }
 
@@ -87,7 +88,7 @@ fn start_world() -> DnsWorld {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
-    let (servers, resolver, ns_port, https_port, garbage_resolver) = runtime.block_on(async {
+    let (servers, resolver, ns_port, policy, garbage_resolver) = runtime.block_on(async {
         let lame_v2 = LAME.replace("2024010101", "2024010102");
         let all: Vec<(&str, &str)> = vec![
             ("test", TEST_ZONE),
@@ -151,80 +152,34 @@ fn start_world() -> DnsWorld {
             }
             let resolver_addr = resolver.addr;
             ns.push(resolver);
-            let https_port = start_policy_server(&ca_file).await;
+            let policy = start_policy_server(&ca_file).await;
             let garbage = start_garbage_resolver().await;
-            return (ns, resolver_addr, port, https_port, garbage);
+            return (ns, resolver_addr, port, policy, garbage);
         }
         panic!("could not bind the DNS world's nameservers on one port");
     });
     DnsWorld {
         resolver,
         ns_port,
-        https_port,
+        https_port: policy.addr.port(),
         ca_file,
         garbage_resolver,
         runtime,
         _servers: servers,
+        _policy: policy,
         _dir: dir,
     }
 }
 
-/// An HTTPS server for `mta-sts.clean.test` (127.0.0.1) with a certificate from a fresh CA,
-/// written to `ca_file`. Returns its port.
-async fn start_policy_server(ca_file: &std::path::Path) -> u16 {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    std::fs::write(ca_file, ca_cert.pem()).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["mta-sts.clean.test".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![leaf.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+/// An HTTPS server for `mta-sts.clean.test` (127.0.0.1) presenting a certificate of a fresh
+/// lab PKI, whose root is written to `ca_file`.
+async fn start_policy_server(ca_file: &std::path::Path) -> LabServer {
+    let pki = LabPki::new(time::OffsetDateTime::now_utc()).unwrap();
+    std::fs::write(ca_file, &pki.root.pem).unwrap();
+    let cert = pki.leaf(&["mta-sts.clean.test"], -1, 90).unwrap();
+    serve_https(cert, http_text_response(200, "OK", POLICY))
         .await
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(Ok(mut tls)) =
-                    tokio::time::timeout(Duration::from_secs(5), acceptor.accept(s)).await
-                else {
-                    return;
-                };
-                let mut buf = vec![0u8; 4096];
-                let mut got = 0;
-                while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
-                    match tls.read(&mut buf[got..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got += n,
-                    }
-                }
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{POLICY}",
-                    POLICY.len()
-                );
-                let _ = tls.write_all(resp.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    port
+        .unwrap()
 }
 
 /// A resolver (UDP and TCP on one port) that answers every query with the query's id and

@@ -10,6 +10,7 @@ use super::*;
 use crate::fact::dns::DnsSubject;
 use crate::fact::TargetFacts;
 use crate::lab::dns_server::{start_dns_server, DnsServerHandle, DnsServerOptions};
+use crate::lab::tls_lab::{http_text_response, serve_https, LabPki, LabServer};
 use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::{A, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record};
@@ -40,6 +41,7 @@ struct Lab {
     ns_port: u16,
     _ns: Vec<DnsServerHandle>,
     https_port: u16,
+    _policy: LabServer,
     ca: rustls::pki_types::CertificateDer<'static>,
 }
 
@@ -105,12 +107,13 @@ impl Lab {
                     Err(_) => continue 'attempt,
                 }
             }
-            let (https_port, ca) = start_policy_server().await;
+            let (policy, ca) = start_policy_server().await;
             return Lab {
                 resolver,
                 ns_port: port,
                 _ns: ns,
-                https_port,
+                https_port: policy.addr.port(),
+                _policy: policy,
                 ca,
             };
         }
@@ -132,58 +135,15 @@ impl Lab {
     }
 }
 
-/// An HTTPS server for `mta-sts.clean.test` with a certificate from a fresh test CA.
-async fn start_policy_server() -> (u16, rustls::pki_types::CertificateDer<'static>) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["mta-sts.clean.test".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![leaf.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+/// An HTTPS server for `mta-sts.clean.test` presenting a certificate of a fresh lab PKI; the
+/// root to trust comes with it.
+async fn start_policy_server() -> (LabServer, rustls::pki_types::CertificateDer<'static>) {
+    let pki = LabPki::new(OffsetDateTime::now_utc()).unwrap();
+    let cert = pki.leaf(&["mta-sts.clean.test"], -1, 90).unwrap();
+    let server = serve_https(cert, http_text_response(200, "OK", POLICY))
         .await
         .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(s).await else {
-                    return;
-                };
-                let mut buf = vec![0u8; 4096];
-                let mut got = 0;
-                while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
-                    match tls.read(&mut buf[got..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got += n,
-                    }
-                }
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{POLICY}",
-                    POLICY.len()
-                );
-                let _ = tls.write_all(resp.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    (port, ca_cert.der().clone())
+    (server, pki.root.der.clone())
 }
 
 #[derive(serde::Deserialize)]
