@@ -66,6 +66,9 @@ fn http_cases_report_exactly_their_rules() {
             "1000",
             &format!("http://redirect.lab.test:{redirect}/"),
             &format!("https://shorthsts.lab.test:{shorthsts}/"),
+            // The same server by address: browsers ignore HSTS on IP hosts (RFC 6797 §8.1), so
+            // the short max-age is no finding there.
+            &format!("https://127.0.0.1:{shorthsts}/"),
             &format!("http://powered.lab.test:{powered}/"),
             &format!("http://bare.lab.test:{bare}/"),
             // No scheme: found by the banner (an HTTP answer to the nudge).
@@ -97,6 +100,12 @@ fn http_cases_report_exactly_their_rules() {
     assert_eq!(got, want);
     assert_eq!(incomplete(&report), Vec::<(String, String)>::new());
     assert_eq!(code, 0, "medium and low findings only");
+
+    let by_ip = subjects(&report, "http")
+        .into_iter()
+        .find(|s| s["endpoint"] == format!("127.0.0.1:{shorthsts}"))
+        .expect("the HTTPS endpoint reached by address was probed");
+    assert_eq!(by_ip["http"]["hsts_max_age"], 86400, "{by_ip}");
 
     // The redirect was followed to the HTTPS port of the same host.
     let r = subjects(&report, "http")
