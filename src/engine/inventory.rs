@@ -6,10 +6,10 @@
 //! expires first is listed as an intermediate, with every endpoint that serves it. Pure: built
 //! from the subjects after the scan.
 
-use crate::fact::tls::CertFacts;
+use crate::fact::tls::{CertFacts, TlsSubject};
 use crate::fact::SubjectFacts;
 use crate::outcome::{CertInventoryEntry, CertPresentation};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// The role of a certificate at `c.position` of a presented chain.
 pub fn role_of(c: &CertFacts) -> &'static str {
@@ -22,53 +22,93 @@ pub fn role_of(c: &CertFacts) -> &'static str {
     }
 }
 
-/// Every distinct certificate (by SHA-256) of the TLS subjects, sorted by `not_after`
-/// (earliest first; ties by subject, then SHA-256), each with its presenting endpoints sorted.
-pub fn build_inventory(subjects: &[SubjectFacts]) -> Vec<CertInventoryEntry> {
-    let mut by_hash: BTreeMap<&str, CertInventoryEntry> = BTreeMap::new();
+/// One distinct certificate and every place it was presented.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Presented<'a> {
+    /// The certificate's facts as first seen.
+    pub cert: &'a CertFacts,
+    /// (endpoint subject, the certificate at its position in that endpoint's chain), in the
+    /// order the subjects list them, each (endpoint, position) once.
+    pub by: Vec<(&'a TlsSubject, &'a CertFacts)>,
+}
+
+/// Every distinct certificate of the TLS subjects (leaf and chain; by SHA-256, else serial), in
+/// first-seen order. The one walk behind the JSON inventory and the HTML report's certificate
+/// section, which differ only in how they sort and show it.
+pub fn distinct_certificates(subjects: &[SubjectFacts]) -> Vec<Presented<'_>> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<Presented<'_>> = Vec::new();
     for s in subjects {
         let SubjectFacts::Tls(t) = s else { continue };
-        for c in &t.chain {
-            let role = role_of(c);
-            let entry = by_hash
-                .entry(c.sha256.as_str())
-                .or_insert_with(|| CertInventoryEntry {
-                    sha256: c.sha256.clone(),
-                    subject: c.subject.clone(),
-                    issuer: c.issuer.clone(),
-                    sans: c.sans.clone(),
-                    serial: c.serial.clone(),
-                    not_before: c.not_before.clone(),
-                    not_after: c.not_after.clone(),
-                    days_left: c.days_left,
-                    expired: c.expired,
-                    key_type: c.key_type.clone(),
-                    key_bits: c.key_bits,
-                    signature_algorithm: c.signature_algorithm.clone(),
-                    self_signed: c.self_signed,
-                    is_ca: c.is_ca,
-                    roles: Vec::new(),
-                    presented_by: Vec::new(),
-                });
-            if !entry.roles.iter().any(|r| r == role) {
-                entry.roles.push(role.to_string());
-            }
-            let p = CertPresentation {
-                endpoint: t.endpoint.clone(),
-                ip: t.target.ip.clone(),
-                position: c.position,
-                role: role.to_string(),
+        for c in t.cert.iter().chain(t.chain.iter()) {
+            let key = if c.sha256.is_empty() {
+                c.serial.as_str()
+            } else {
+                c.sha256.as_str()
             };
-            if !entry.presented_by.contains(&p) {
-                entry.presented_by.push(p);
+            let i = *index.entry(key).or_insert_with(|| {
+                out.push(Presented {
+                    cert: c,
+                    by: Vec::new(),
+                });
+                out.len() - 1
+            });
+            let seen = out[i]
+                .by
+                .iter()
+                .any(|(u, p)| u.endpoint == t.endpoint && p.position == c.position);
+            if !seen {
+                out[i].by.push((t, c));
             }
         }
     }
-    let mut out: Vec<CertInventoryEntry> = by_hash.into_values().collect();
-    for e in &mut out {
-        e.roles.sort();
-        e.presented_by.sort();
-    }
+    out
+}
+
+/// Every distinct certificate of the TLS subjects, sorted by expiry (earliest first; ties by
+/// `not_after`, subject, then SHA-256), each with its roles and presenting endpoints sorted.
+pub fn build_inventory(subjects: &[SubjectFacts]) -> Vec<CertInventoryEntry> {
+    let mut out: Vec<CertInventoryEntry> = distinct_certificates(subjects)
+        .into_iter()
+        .map(|p| {
+            let c = p.cert;
+            let mut roles: Vec<String> = Vec::new();
+            let mut presented_by: Vec<CertPresentation> = Vec::new();
+            for (t, at) in &p.by {
+                let role = role_of(at);
+                if !roles.iter().any(|r| r == role) {
+                    roles.push(role.to_string());
+                }
+                presented_by.push(CertPresentation {
+                    endpoint: t.endpoint.clone(),
+                    ip: t.target.ip.clone(),
+                    position: at.position,
+                    role: role.to_string(),
+                });
+            }
+            roles.sort();
+            presented_by.sort();
+            presented_by.dedup();
+            CertInventoryEntry {
+                sha256: c.sha256.clone(),
+                subject: c.subject.clone(),
+                issuer: c.issuer.clone(),
+                sans: c.sans.clone(),
+                serial: c.serial.clone(),
+                not_before: c.not_before.clone(),
+                not_after: c.not_after.clone(),
+                days_left: c.days_left,
+                expired: c.expired,
+                key_type: c.key_type.clone(),
+                key_bits: c.key_bits,
+                signature_algorithm: c.signature_algorithm.clone(),
+                self_signed: c.self_signed,
+                is_ca: c.is_ca,
+                roles,
+                presented_by,
+            }
+        })
+        .collect();
     // `days_left` orders by the same `now` for every certificate; `not_after` (RFC 3339 UTC,
     // fixed width) breaks ties within a day.
     out.sort_by(|a, b| {
@@ -85,7 +125,7 @@ pub fn build_inventory(subjects: &[SubjectFacts]) -> Vec<CertInventoryEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fact::tls::{sample, TlsSubject};
+    use crate::fact::tls::sample;
 
     fn cert(sha: &str, position: u32, days_left: i64, not_after: &str) -> CertFacts {
         CertFacts {

@@ -167,34 +167,25 @@ pub struct CertEntry<'a> {
 }
 
 /// Every distinct certificate presented by a TLS endpoint (leaf and chain), soonest expiry
-/// first. Certificates are told apart by their SHA-256.
+/// first, endpoints in the order the scan lists them (the walk is the JSON inventory's:
+/// [`crate::engine::inventory::distinct_certificates`]).
 pub fn certificates(outcome: &ScanOutcome) -> Vec<CertEntry<'_>> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut out: Vec<CertEntry<'_>> = Vec::new();
-    for s in &outcome.subjects {
-        let SubjectFacts::Tls(t) = s else { continue };
-        for c in t.cert.iter().chain(t.chain.iter()) {
-            let key = if c.sha256.is_empty() {
-                c.serial.as_str()
-            } else {
-                c.sha256.as_str()
-            };
-            match index.get(key) {
-                Some(&i) => {
-                    if !out[i].endpoints.contains(&t.endpoint.as_str()) {
-                        out[i].endpoints.push(&t.endpoint);
+    let mut out: Vec<CertEntry<'_>> =
+        crate::engine::inventory::distinct_certificates(&outcome.subjects)
+            .into_iter()
+            .map(|p| {
+                let mut endpoints: Vec<&str> = Vec::new();
+                for (t, _) in &p.by {
+                    if !endpoints.contains(&t.endpoint.as_str()) {
+                        endpoints.push(&t.endpoint);
                     }
                 }
-                None => {
-                    index.insert(key, out.len());
-                    out.push(CertEntry {
-                        cert: c,
-                        endpoints: vec![&t.endpoint],
-                    });
+                CertEntry {
+                    cert: p.cert,
+                    endpoints,
                 }
-            }
-        }
-    }
+            })
+            .collect();
     out.sort_by(|a, b| {
         a.cert
             .days_left
