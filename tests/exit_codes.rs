@@ -14,8 +14,9 @@ fn clean_scan_exits_0() {
 
 #[test]
 fn finding_at_threshold_exits_1_and_none_reports_only() {
-    let (_rt, redis) = start_lab(Kind::Redis);
-    let t = format!("127.0.0.1:{}", redis.addr.port());
+    // Telnet: one high finding (port.risky-service), nothing critical.
+    let (_rt, telnet) = start_lab(Kind::Telnet);
+    let t = format!("127.0.0.1:{}", telnet.addr.port());
     posture().args(["scan", "-q", &t]).assert().code(1);
     posture()
         .args(["scan", "-q", "--fail-on", "critical", &t])
@@ -27,6 +28,13 @@ fn finding_at_threshold_exits_1_and_none_reports_only() {
         .code(0);
     posture()
         .args(["scan", "-q", "--fail-on", "medium", &t])
+        .assert()
+        .code(1);
+    // Redis without a password is critical (port.redis.unauthenticated).
+    let (_rt2, redis) = start_lab(Kind::Redis);
+    let r = format!("127.0.0.1:{}", redis.addr.port());
+    posture()
+        .args(["scan", "-q", "--fail-on", "critical", &r])
         .assert()
         .code(1);
 }

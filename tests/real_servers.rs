@@ -58,7 +58,8 @@ fn nginx_and_redis_are_judged_as_they_are() {
     let resolver = env.dns(&["web"]).to_string();
     let dir = env.dir.path().to_path_buf();
     openssl_ca_and_leaf(&dir, "web.lab.test", 2048, "sha256", 200);
-    let (https, redirect, careless, redis) = (free_port(), free_port(), free_port(), free_port());
+    let (https, redirect, careless) = (free_port(), free_port(), free_port());
+    let (redis, redis_auth) = (free_port(), free_port());
     let d = dir.display();
     // master_process off: one process, so nothing changes user and every path stays ours.
     let conf = format!(
@@ -109,7 +110,7 @@ http {{
         "redis-server",
     );
     let mut redis_server = Server(
-        Command::new(redis_bin)
+        Command::new(&redis_bin)
             .args(["--bind", "127.0.0.1", "--port", &redis.to_string()])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
@@ -119,14 +120,35 @@ http {{
             .spawn()
             .expect("start redis-server"),
     );
+    // The same server with a password, as it should be run.
+    let mut redis_locked = Server(
+        Command::new(&redis_bin)
+            .args(["--bind", "127.0.0.1", "--port", &redis_auth.to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--requirepass",
+                "s3cret-test",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server"),
+    );
     wait_listening(&[https, redirect, careless], "nginx", &mut nginx);
     wait_listening(&[redis], "redis-server", &mut redis_server);
+    wait_listening(&[redis_auth], "redis-server", &mut redis_locked);
 
     let ca = dir.join("ca.pem").display().to_string();
     let t_https = format!("https://web.lab.test:{https}/");
     let t_redirect = format!("http://web.lab.test:{redirect}/");
     let t_careless = format!("http://web.lab.test:{careless}/");
     let t_redis = format!("127.0.0.1:{redis}");
+    let t_redis_auth = format!("127.0.0.1:{redis_auth}");
     let (code, report) = scan(
         &dir,
         &[
@@ -134,6 +156,7 @@ http {{
             &t_redirect,
             &t_careless,
             &t_redis,
+            &t_redis_auth,
             "--resolver",
             &resolver,
             "--ca-file",
@@ -190,26 +213,48 @@ http {{
     );
 
     // Redis without a password, on a port that does not name it: the generic HTTP nudge gets
-    // Redis's own error reply, which identifies it, and it is reported as a risky service.
+    // Redis's own error reply, which identifies it; a follow-up PING is answered.
     let port = subjects(&report, "port")
         .into_iter()
         .find(|s| s["port"]["number"] == redis)
         .expect("the redis port")
         .clone();
     assert_eq!(port["port"]["service"], "redis", "{port}");
+    let banner = port["port"]["banner"].as_str().unwrap();
     assert!(
-        port["port"]["banner"]
-            .as_str()
-            .unwrap()
-            .starts_with("-ERR wrong number of arguments for 'get' command"),
+        banner.starts_with("-ERR wrong number of arguments for 'get' command"),
         "{port}"
     );
-    let risky: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["rule_id"] == "port.risky-service")
-        .collect();
-    assert_eq!(risky.len(), 1, "{risky:?}");
-    assert_eq!(risky[0]["port"], redis, "{}", risky[0]);
+    assert!(banner.contains("+PONG"), "the follow-up PING: {port}");
+    let ports_with = |rule: &str| -> Vec<u64> {
+        let mut v: Vec<u64> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule_id"] == rule)
+            .map(|f| f["port"].as_u64().unwrap())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    // Both are exposed Redis servers; only the one without a password answers commands.
+    let mut both = vec![u64::from(redis), u64::from(redis_auth)];
+    both.sort_unstable();
+    assert_eq!(ports_with("port.risky-service"), both);
+    assert_eq!(ports_with("port.redis.unauthenticated"), [u64::from(redis)]);
+    let locked = subjects(&report, "port")
+        .into_iter()
+        .find(|s| s["port"]["number"] == redis_auth)
+        .expect("the locked redis port")
+        .clone();
+    assert_eq!(locked["port"]["service"], "redis", "{locked}");
+    // Redis checks a command's arguments before authentication: the nudge's arity error says
+    // nothing, the follow-up PING is refused.
+    let banner = locked["port"]["banner"].as_str().unwrap();
+    assert!(
+        banner.starts_with("-ERR wrong number of arguments"),
+        "{locked}"
+    );
+    assert!(banner.contains("-NOAUTH"), "{locked}");
+    assert!(!banner.contains("+PONG"), "{locked}");
 }

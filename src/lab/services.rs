@@ -83,6 +83,11 @@ impl Kind {
             Kind::Redis => Some(match cmd.as_str() {
                 "" => return None,
                 "PING" => b"+PONG\r\n".to_vec(),
+                // Like Redis: the arity is checked first (our HTTP nudge has two arguments).
+                "GET" if text.split_whitespace().count() != 2 => {
+                    b"-ERR wrong number of arguments for 'get' command\r\n".to_vec()
+                }
+                "GET" => b"$-1\r\n".to_vec(),
                 "INFO" => b"$38\r\n# Server\r\nredis_version:7.0.15\r\nrole:master\r\n".to_vec(),
                 _ => format!(
                     "-ERR unknown command '{}', with args beginning with: \r\n",

@@ -225,7 +225,30 @@ async fn read_banner(
     }
     let second = read_answer(&mut stream, &mut out.bytes, cap, limits.timeout(), deadline).await;
     out.error = second.error(!out.bytes.is_empty());
+    if out.error.is_none() && is_redis_arity_error(&out.bytes) {
+        // Redis parsed the HTTP nudge as a `GET` command and refused its arguments, which it
+        // checks before authentication: that says nothing about access. One `PING` does
+        // (`+PONG`, or `-NOAUTH` from a server that wants a password); its reply is appended.
+        let until = (Instant::now() + limits.timeout()).min(deadline);
+        if let Ok(Ok(())) = timeout_at(until, stream.write_all(REDIS_PING)).await {
+            let third =
+                read_answer(&mut stream, &mut out.bytes, cap, limits.timeout(), deadline).await;
+            out.error = third.error(true);
+        }
+    }
     out
+}
+
+/// The follow-up that tells an open Redis from one that requires a password.
+const REDIS_PING: &[u8] = b"PING\r\n";
+
+/// Redis's (and Valkey's, KeyDB's) arity error for our `GET / HTTP/1.0` nudge.
+fn is_redis_arity_error(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"-ERR")
+        && bytes.len() < 256
+        && bytes
+            .windows(b"'get' command".len())
+            .any(|w| w.eq_ignore_ascii_case(b"'get' command"))
 }
 
 /// How one read phase ended.
@@ -596,6 +619,22 @@ fn netbios_name(name: &[u8], suffix: u8) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn redis_arity_error_is_recognised_for_the_ping_follow_up() {
+        assert!(is_redis_arity_error(
+            b"-ERR wrong number of arguments for 'get' command\r\n"
+        ));
+        assert!(is_redis_arity_error(
+            b"-ERR wrong number of arguments for 'GET' command\r\n"
+        ));
+        assert!(!is_redis_arity_error(b"-ERR unknown command\r\n"));
+        assert!(!is_redis_arity_error(
+            b"-NOAUTH Authentication required.\r\n"
+        ));
+        assert!(!is_redis_arity_error(b"+PONG\r\n"));
+        assert!(!is_redis_arity_error(b"HTTP/1.1 400 'get' command\r\n"));
+    }
     use super::*;
     use crate::probe::service::{guess_service, looks_like_tls};
     use std::sync::Arc;

@@ -242,6 +242,7 @@ mod tests {
     /// changing this list reopens alerts downstream, so it changes only on purpose.
     const BUILTIN_IDS: &[&str] = &[
         "port.risky-service",
+        "port.redis.unauthenticated",
         "tls.cert.expired",
         "tls.cert.expiring",
         "tls.cert.not-yet-valid",
@@ -312,7 +313,7 @@ mod tests {
         let packs = rs.packs();
         assert_eq!(packs.len(), builtin_packs().len());
         assert_eq!(packs[0].name, "builtin:ports.toml");
-        assert_eq!(packs[0].rules, 1);
+        assert_eq!(packs[0].rules, 2);
         assert_eq!(packs[0].sha256.len(), 64);
         assert_eq!(rs.infos().len(), BUILTIN_IDS.len());
         assert!(rs.needs(Subject::Port));
