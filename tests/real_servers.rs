@@ -1,5 +1,6 @@
 //! Real third-party servers, configured here the way people run them: nginx (an HTTPS site with
-//! a private CA, a plain-HTTP redirect, and a careless plain site) and Redis without a password.
+//! a private CA, a plain-HTTP redirect, a careless plain site, and two legacy TLS sites on
+//! Debian's OpenSSL) and Redis with and without a password.
 //! Everything posture concludes about them must match what they are, not what our own fixture
 //! servers happen to do. `scripts/test` installs nginx and redis-server when missing.
 
@@ -59,6 +60,7 @@ fn nginx_and_redis_are_judged_as_they_are() {
     let dir = env.dir.path().to_path_buf();
     openssl_ca_and_leaf(&dir, "web.lab.test", 2048, "sha256", 200);
     let (https, redirect, careless) = (free_port(), free_port(), free_port());
+    let (legacy, tls10) = (free_port(), free_port());
     let (redis, redis_auth) = (free_port(), free_port());
     let d = dir.display();
     // master_process off: one process, so nothing changes user and every path stays ours.
@@ -86,6 +88,18 @@ http {{
   server {{
     listen 127.0.0.1:{careless}; server_tokens on;
     location / {{ return 200 \"hello\\n\"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{legacy} ssl;
+    ssl_certificate {d}/leaf.pem; ssl_certificate_key {d}/leaf.key;
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2; ssl_ciphers \"ALL:@SECLEVEL=0\";
+    location / {{ return 200 \"old\\n\"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{tls10} ssl;
+    ssl_certificate {d}/leaf.pem; ssl_certificate_key {d}/leaf.key;
+    ssl_protocols TLSv1; ssl_ciphers \"AES128-SHA:@SECLEVEL=0\";
+    location / {{ return 200 \"older\\n\"; }}
   }}
 }}
 "
@@ -139,7 +153,11 @@ http {{
             .spawn()
             .expect("start redis-server"),
     );
-    wait_listening(&[https, redirect, careless], "nginx", &mut nginx);
+    wait_listening(
+        &[https, redirect, careless, legacy, tls10],
+        "nginx",
+        &mut nginx,
+    );
     wait_listening(&[redis], "redis-server", &mut redis_server);
     wait_listening(&[redis_auth], "redis-server", &mut redis_locked);
 
@@ -147,6 +165,9 @@ http {{
     let t_https = format!("https://web.lab.test:{https}/");
     let t_redirect = format!("http://web.lab.test:{redirect}/");
     let t_careless = format!("http://web.lab.test:{careless}/");
+    // Legacy sites, by address (no name: no hostname check, and HSTS is not judged there).
+    let t_legacy = format!("https://127.0.0.1:{legacy}/");
+    let t_tls10 = format!("https://127.0.0.1:{tls10}/");
     let t_redis = format!("127.0.0.1:{redis}");
     let t_redis_auth = format!("127.0.0.1:{redis_auth}");
     let (code, report) = scan(
@@ -155,6 +176,8 @@ http {{
             &t_https,
             &t_redirect,
             &t_careless,
+            &t_legacy,
+            &t_tls10,
             &t_redis,
             &t_redis_auth,
             "--resolver",
@@ -172,7 +195,10 @@ http {{
     let by_ep = ids_by_endpoint(&report);
     let ep = |p: u16| format!("web.lab.test:{p}");
     assert_eq!(by_ep.get(&ep(https)), None, "{by_ep:?}");
-    let tls = subjects(&report, "tls");
+    let tls: Vec<&serde_json::Value> = subjects(&report, "tls")
+        .into_iter()
+        .filter(|s| s["endpoint"] == ep(https))
+        .collect();
     assert_eq!(tls.len(), 1, "{tls:?}");
     let t = &tls[0]["tls"];
     assert_eq!(
@@ -211,6 +237,56 @@ http {{
             .contains("server: nginx/"),
         "{disclosure}"
     );
+
+    // nginx with TLS 1.0–1.2 and every suite OpenSSL has (anonymous ones included), and nginx
+    // with TLS 1.0 and RSA key exchange only (it refuses the modern hello with an alert).
+    let set = |ids: &[&str]| -> BTreeSet<String> { ids.iter().map(|s| s.to_string()).collect() };
+    let ip_ep = |p: u16| format!("127.0.0.1:{p}");
+    assert_eq!(
+        by_ep.get(&ip_ep(legacy)),
+        Some(&set(&[
+            "http.headers.missing",
+            "tls.cipher.weak",
+            "tls.protocol.legacy",
+            "tls.protocol.no-tls13",
+        ])),
+        "{by_ep:?}"
+    );
+    assert_eq!(
+        by_ep.get(&ip_ep(tls10)),
+        Some(&set(&[
+            "tls.cipher.no-forward-secrecy",
+            "tls.protocol.legacy",
+            "tls.protocol.no-tls13",
+        ])),
+        "{by_ep:?}"
+    );
+    let tls_of = |p: u16| {
+        subjects(&report, "tls")
+            .into_iter()
+            .find(|s| s["endpoint"] == ip_ep(p))
+            .unwrap_or_else(|| panic!("no TLS subject for {p}"))
+            .clone()
+    };
+    let old = tls_of(legacy);
+    assert_eq!(
+        old["tls"]["versions"],
+        serde_json::json!(["tls1.0", "tls1.1", "tls1.2"]),
+        "{old}"
+    );
+    assert_eq!(
+        old["tls"]["weak_ciphers"],
+        serde_json::json!(["anon"]),
+        "{old}"
+    );
+    let older = tls_of(tls10);
+    assert_eq!(
+        older["tls"]["versions"],
+        serde_json::json!(["tls1.0"]),
+        "{older}"
+    );
+    assert_eq!(older["tls"]["forward_secrecy"], false, "{older}");
+    assert_eq!(older["tls"]["trusted"], true, "{older}");
 
     // Redis without a password, on a port that does not name it: the generic HTTP nudge gets
     // Redis's own error reply, which identifies it; a follow-up PING is answered.
