@@ -8,7 +8,7 @@
 #   b) 127.1.0.0/24 (256 hosts) x nmap's top 100 ports, listeners on 0.0.0.0.
 # Tools: a C epoll connect loop (scripts/bench/connect_loop.c: the kernel limit), posture, and
 # nmap -sT / rustscan when installed. For each: best and median wall time of $RUNS runs, ports/s,
-# peak RSS (/usr/bin/time -v), correctness of every run (open set == listener set exactly),
+# median CPU time (user + system), peak RSS (/usr/bin/time -v), correctness of every run (open set == listener set exactly),
 # and the ratio of the median to the C loop's median.
 #
 # usage: [RUNS=5] [C_WINDOW=32] scripts/bench.sh [all|top100|both]     (needs root for unshare)
@@ -81,7 +81,7 @@ stop_listeners() {
 measure() {
     local name=$1 fmt=$2 result=$3 expected=$4 items=$5 baseline=$6
     shift 7
-    local times=() rss=0 ok=0 verdict
+    local times=() cpus=() rss=0 ok=0 verdict
     for run in $(seq "$RUNS"); do
         rm -f "$result"
         local t0 t1
@@ -94,6 +94,8 @@ measure() {
         fi
         times+=("$(python3 -c "print(($t1 - $t0) / 1e9)")")
         local r
+        # CPU time (user + system) is steadier than wall time on a shared machine.
+        cpus+=("$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$WORK/time.txt")")
         r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time.txt")
         ((r > rss)) && rss=$r
         if verdict=$($CHECK check "$fmt" "$result" "$expected"); then
@@ -103,8 +105,9 @@ measure() {
         fi
     done
     LAST_MEDIAN=$($CHECK median "${times[@]}")
-    printf '%s  RSS %6.1f MiB  correct %d/%d\n' \
+    printf '%s  CPU %6.3fs  RSS %6.1f MiB  correct %d/%d\n' \
         "$($CHECK stats "$name" "$baseline" "$items" "${times[@]}")" \
+        "$($CHECK median "${cpus[@]}")" \
         "$(python3 -c "print($rss / 1024)")" "$ok" "$RUNS"
 }
 
