@@ -14,7 +14,6 @@ use cel::common::types::{
 };
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
-use cel::objects::{Key, Map};
 use cel::{Context, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -33,11 +32,9 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
-    /// `params` in CEL's runtime form (JSON → CEL `Value` → `Val`; cannot fail for JSON data).
+    /// `params` in CEL's runtime form, owning its strings (it outlives the rule file's JSON).
     pub(crate) fn params_val(params: &serde_json::Value) -> Box<dyn Val> {
-        json_to_cel(params)
-            .try_into()
-            .expect("JSON data always converts to a CEL value")
+        to_val(params, &|s: &str| CelString::from(s.to_string()))
     }
 }
 
@@ -83,10 +80,20 @@ pub(crate) fn fact_context<'a>(
     ctx
 }
 
-/// JSON facts as CEL runtime values, built directly (no intermediate `cel::Value` tree) and
-/// borrowing strings from the facts: this conversion runs once per subject, thousands of times
-/// in a dense scan. Same mapping as [`json_to_cel`].
+/// JSON facts as CEL runtime values borrowing the facts' strings: this runs once per subject,
+/// thousands of times in a dense scan, so no intermediate `cel::Value` tree and no copies.
 pub(crate) fn json_to_val(v: &serde_json::Value) -> Box<dyn Val + '_> {
+    to_val(v, &|s| CelString::from(s))
+}
+
+/// JSON as CEL runtime values; `string` makes CEL strings (borrowed or owned). Integers become
+/// `int` (CEL list membership and equality do not mix `int` and `uint` in every
+/// implementation, and rule authors write `int` literals); only values above `i64::MAX` stay
+/// `uint`.
+fn to_val<'i, 'o, S>(v: &'i serde_json::Value, string: &S) -> Box<dyn Val + 'o>
+where
+    S: Fn(&'i str) -> CelString<'o>,
+{
     match v {
         serde_json::Value::Null => Box::new(CelNull),
         serde_json::Value::Bool(b) => Box::new(CelBool::from(*b)),
@@ -99,18 +106,13 @@ pub(crate) fn json_to_val(v: &serde_json::Value) -> Box<dyn Val + '_> {
                 Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
             }
         }
-        serde_json::Value::String(s) => Box::new(CelString::from(s.as_str())),
+        serde_json::Value::String(s) => Box::new(string(s)),
         serde_json::Value::Array(items) => Box::new(CelList::from(
-            items.iter().map(json_to_val).collect::<Vec<_>>(),
+            items.iter().map(|i| to_val(i, string)).collect::<Vec<_>>(),
         )),
         serde_json::Value::Object(map) => Box::new(CelMap::from(
             map.iter()
-                .map(|(k, v)| {
-                    (
-                        CelMapKey::String(CelString::from(k.as_str())),
-                        json_to_val(v),
-                    )
-                })
+                .map(|(k, v)| (CelMapKey::String(string(k)), to_val(v, string)))
                 .collect::<HashMap<_, _>>(),
         )),
     }
@@ -195,35 +197,6 @@ fn lookup<'a>(
         cur = cur.as_object()?.get(p)?;
     }
     Some(cur)
-}
-
-/// JSON facts as CEL values. Integers become `int` (CEL list membership and equality do not
-/// mix `int` and `uint` in every implementation, and rule authors write `int` literals).
-pub(crate) fn json_to_cel(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::Int(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::UInt(u)
-            } else {
-                Value::Float(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
-        serde_json::Value::Array(items) => {
-            Value::List(Arc::new(items.iter().map(json_to_cel).collect()))
-        }
-        serde_json::Value::Object(map) => {
-            let m: HashMap<Key, Value> = map
-                .iter()
-                .map(|(k, v)| (Key::String(Arc::new(k.clone())), json_to_cel(v)))
-                .collect();
-            Value::Map(Map { map: Arc::new(m) })
-        }
-    }
 }
 
 #[cfg(test)]
@@ -364,11 +337,9 @@ pub(crate) mod tests {
 
     #[test]
     fn json_numbers_become_cel_ints() {
-        assert_eq!(json_to_cel(&serde_json::json!(23)), Value::Int(23));
-        assert_eq!(
-            json_to_cel(&serde_json::json!(u64::MAX)),
-            Value::UInt(u64::MAX)
-        );
-        assert_eq!(json_to_cel(&serde_json::json!(1.5)), Value::Float(1.5));
+        let cel = |j: serde_json::Value| Value::try_from(json_to_val(&j).as_ref()).unwrap();
+        assert_eq!(cel(serde_json::json!(23)), Value::Int(23));
+        assert_eq!(cel(serde_json::json!(u64::MAX)), Value::UInt(u64::MAX));
+        assert_eq!(cel(serde_json::json!(1.5)), Value::Float(1.5));
     }
 }
