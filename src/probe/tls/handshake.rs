@@ -17,7 +17,6 @@ use rustls::{ClientConfig, DigitallySignedStruct, ProtocolVersion, SignatureSche
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -44,9 +43,9 @@ pub struct ModernOutcome {
     pub error: Option<String>,
     /// The STARTTLS preamble was answered but refused (not offered, or the command refused).
     pub starttls_refused: bool,
-    /// Bytes the server sent in answer to the ClientHello (after any STARTTLS preamble).
-    pub server_bytes: usize,
-    /// The first (at most 8) of them: a TLS record starts with a content type (20–24).
+    /// The first (at most 8) bytes the server sent in answer to the ClientHello (after any
+    /// STARTTLS preamble); empty when it sent none. A TLS record starts with a content type
+    /// (20–24).
     pub head: Vec<u8>,
     /// The server closed or reset the connection after the ClientHello without sending a
     /// single byte: what a non-TLS service does, and also how some legacy-only or
@@ -57,26 +56,15 @@ pub struct ModernOutcome {
 /// Bytes of the server's answer kept in [`ModernOutcome::head`].
 const HEAD_BYTES: usize = 8;
 
-/// A stream that counts the bytes the server sends, so that a failed handshake still tells
-/// whether the server answered at all.
+/// A stream that keeps the first bytes the server sends, so that a failed handshake still
+/// tells whether (and what) the server answered.
 struct Watched<S> {
     inner: S,
-    received: Arc<Received>,
+    head: Arc<Mutex<Vec<u8>>>,
 }
 
-#[derive(Debug, Default)]
-struct Received {
-    count: AtomicUsize,
-    head: Mutex<Vec<u8>>,
-}
-
-impl Received {
-    fn count(&self) -> usize {
-        self.count.load(Ordering::Relaxed)
-    }
-    fn head(&self) -> Vec<u8> {
-        self.head.lock().map(|h| h.clone()).unwrap_or_default()
-    }
+fn head_of(head: &Mutex<Vec<u8>>) -> Vec<u8> {
+    head.lock().map(|h| h.clone()).unwrap_or_default()
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -89,12 +77,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let got = &buf.filled()[before..];
         if !got.is_empty() {
-            if let Ok(mut head) = self.received.head.lock() {
+            if let Ok(mut head) = self.head.lock() {
                 let room = HEAD_BYTES.saturating_sub(head.len()).min(got.len());
                 head.extend_from_slice(&got[..room]);
             }
         }
-        self.received.count.fetch_add(got.len(), Ordering::Relaxed);
         r
     }
 }
@@ -306,10 +293,10 @@ async fn handshake(
         }
     }
     let connector = TlsConnector::from(Arc::new(config));
-    let received = Arc::new(Received::default());
+    let head = Arc::new(Mutex::new(Vec::new()));
     let watched = Watched {
         inner: stream,
-        received: received.clone(),
+        head: head.clone(),
     };
     let tls =
         match tokio::time::timeout_at(deadline_at, connector.connect(server_name, watched)).await {
@@ -319,18 +306,15 @@ async fn handshake(
                         "handshake timeout after {} ms",
                         deadline.as_millis()
                     )),
-                    server_bytes: received.count(),
-                    head: received.head(),
+                    head: head_of(&head),
                     ..Default::default()
                 })
             }
             Ok(Err(e)) => {
-                let server_bytes = received.count();
+                let head = head_of(&head);
                 return Ok(ModernOutcome {
                     error: Some(handshake_error(&e)),
-                    server_bytes,
-                    head: received.head(),
-                    closed_silently: server_bytes == 0
+                    closed_silently: head.is_empty()
                         && matches!(
                             e.kind(),
                             ErrorKind::UnexpectedEof
@@ -338,6 +322,7 @@ async fn handshake(
                                 | ErrorKind::ConnectionAborted
                                 | ErrorKind::BrokenPipe
                         ),
+                    head,
                     ..Default::default()
                 });
             }
@@ -345,8 +330,7 @@ async fn handshake(
         };
     let (_, conn) = tls.get_ref();
     Ok(ModernOutcome {
-        server_bytes: received.count(),
-        head: received.head(),
+        head: head_of(&head),
         version: conn.protocol_version().and_then(|v| match v {
             ProtocolVersion::TLSv1_3 => Some(Version::Tls13),
             ProtocolVersion::TLSv1_2 => Some(Version::Tls12),

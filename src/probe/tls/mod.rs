@@ -170,7 +170,7 @@ pub async fn probe_tls_on(
     } else if modern.version.is_some() || matches!(modern.head.first(), Some(20..=24)) {
         // A handshake, or at least a TLS record (an alert, a ServerHello rustls refused).
         true
-    } else if modern.server_bytes > 0 {
+    } else if !modern.head.is_empty() {
         // Plaintext in answer to a ClientHello (an HTTP 400, an SSH banner): not TLS.
         false
     } else if modern.closed_silently {
@@ -188,8 +188,7 @@ pub async fn probe_tls_on(
                 .as_ref()
                 .is_some_and(|(_, o)| matches!(o, RawOutcome::Refused(_)));
         let raw: Vec<(Version, RawOutcome)> = tls10_first.into_iter().collect();
-        let plaintext = (modern.server_bytes > 0 && !modern.head.is_empty())
-            .then(|| hello::not_tls(&modern.head).to_string());
+        let plaintext = (!modern.head.is_empty()).then(|| hello::not_tls(&modern.head).to_string());
         let mut r = merge(modern, &raw, &WeakScan::default(), None, sni, starttls, cfg);
         r.closed_silently = closed_silently;
         if let Some(e) = plaintext {
