@@ -149,11 +149,6 @@ impl TlsScanContext {
     }
 }
 
-/// The scan's TLS context: trust store and "now", loaded once by `cli::build_plan`.
-fn tls_context(plan: &ScanPlan) -> Result<Arc<TlsScanContext>, String> {
-    Ok(plan.tls.clone())
-}
-
 // ---------------------------------------------------------------- decisions (pure)
 
 /// Why TLS is attempted from the first byte on an endpoint.
@@ -279,14 +274,7 @@ impl Work<'_> {
         starttls: Option<StartTls>,
         expected: bool,
     ) -> Option<TlsOutcome> {
-        let ctx = match tls_context(self.plan) {
-            Ok(c) => c,
-            Err(e) => {
-                self.incomplete("tls", e);
-                return None;
-            }
-        };
-        let cfg = ctx.probe_config(self.plan);
+        let cfg = self.plan.tls.probe_config(self.plan);
         // Boxed: the probe futures are large, and an endpoint task is spawned per open port;
         // only the probes that run should cost their memory.
         let r = Box::pin(probe_tls_on(
@@ -394,11 +382,12 @@ async fn assess_endpoint_inner(
     };
 
     // 1. TLS first where the scheme, --tls-ports or the port's convention says so.
-    let direct = if plan.checks.tls {
+    let planned = if plan.checks.tls {
         direct_tls(ep.scheme, ep.port, &plan.tls_ports)
     } else {
         None
     };
+    let conventional_tls_port = planned == Some(DirectTls::Conventional);
     let mut tls_port_facts = None;
     let mut tls_outcome = None;
     // On a port that is TLS only by convention, the sweep's connection already tells whether
@@ -406,17 +395,10 @@ async fn assess_endpoint_inner(
     // first (SSH on 443) or has already closed the connection is not one. Its banner is read
     // from that connection instead of spending the TLS probe's connections on it.
     let early = connected.as_ref().map(early_state);
-    let direct = match direct {
-        Some(DirectTls::Conventional)
-            if matches!(early, Some(EarlyState::Data | EarlyState::Closed { .. })) =>
-        {
-            None
-        }
-        d => d,
-    };
-    let conventional_tls_port = direct_tls(ep.scheme, ep.port, &plan.tls_ports)
-        == Some(DirectTls::Conventional)
-        && plan.checks.tls;
+    let direct = planned.filter(|_| {
+        !(conventional_tls_port
+            && matches!(early, Some(EarlyState::Data | EarlyState::Closed { .. })))
+    });
     if let Some(kind) = direct {
         // The modern handshake runs on the sweep's connection when nothing has happened on it
         // yet; one the service already closed is left for a fresh connection.
@@ -448,20 +430,21 @@ async fn assess_endpoint_inner(
     let (service, source, banner_text) = match tls_port_facts {
         Some(f) => f,
         None => {
-            // A service that closed every ClientHello without a byte is asked nothing more.
-            let closed_on_tls = (direct.is_some() && w.tls_closed_silently)
-                .then_some(EarlyState::Closed { reset: false });
-            let banner = match closed_on_tls.or(early).and_then(EarlyState::closed_outcome) {
-                // Already closed by the service: nothing to read, no need to adopt the socket.
-                Some(closed) if closed_on_tls.is_some() || connected.take().is_some() => closed,
-                _ => {
-                    Box::pin(probe_banner_from(
-                        w.addr,
-                        connected.take(),
-                        ep.port,
-                        &plan.limits,
-                    ))
-                    .await
+            // Known closed without a word: by every ClientHello of the TLS probe, or already on
+            // the sweep's connection (still ours). Nothing to read, nothing to adopt.
+            let known_closed = if direct.is_some() && w.tls_closed_silently {
+                Some(EarlyState::Closed { reset: false })
+            } else {
+                early.filter(|_| connected.is_some())
+            };
+            let banner = match known_closed.and_then(EarlyState::closed_outcome) {
+                Some(closed) => {
+                    drop(connected.take());
+                    closed
+                }
+                None => {
+                    let on = connected.take();
+                    Box::pin(probe_banner_from(w.addr, on, ep.port, &plan.limits)).await
                 }
             };
             if let Some(e) = &banner.error {
@@ -524,12 +507,9 @@ async fn assess_endpoint_inner(
         } else if banner_tls_hint {
             tls_outcome = w.tls(None, None, true).await;
         } else if banner_silent && matches!(ep.scheme, None | Some(Scheme::Tcp)) {
-            let ctx = tls_context(plan);
-            if let Ok(ctx) = ctx {
-                let cfg = ctx.probe_config(plan);
-                if Box::pin(speaks_tls(w.addr, w.sni(), &cfg)).await {
-                    tls_outcome = w.tls(None, None, true).await;
-                }
+            let cfg = plan.tls.probe_config(plan);
+            if Box::pin(speaks_tls(w.addr, w.sni(), &cfg)).await {
+                tls_outcome = w.tls(None, None, true).await;
             }
         }
     }

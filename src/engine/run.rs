@@ -8,7 +8,7 @@
 //! size of the scope.
 
 use super::endpoint::{assess_endpoint, display_with_ip, Assessed};
-use super::plan::{AddrList, Prepared, ScanPlan};
+use super::plan::{AddrList, Prepared, ScanPlan, WorkGroup};
 use super::sweep::{self, AddrSet, SweepConfig, SweepGroup, SweepResult, SweepVerdict};
 use crate::fact::SubjectFacts;
 use crate::finding::{sort_findings, Finding};
@@ -69,7 +69,7 @@ async fn execute_here(
     let clock = Instant::now();
     progress.total.store(prepared.endpoints, Ordering::Relaxed);
 
-    let mut incomplete: Vec<IncompleteEndpoint> = prepared
+    let incomplete: Vec<IncompleteEndpoint> = prepared
         .unresolved
         .iter()
         .map(|(name, reason)| IncompleteEndpoint {
@@ -157,103 +157,51 @@ async fn execute_here(
         let (plan, cancel) = (plan.clone(), cancel.clone());
         async move { super::domains::assess_domains(&plan, &cancel).await }
     });
-    let sem = Arc::new(Semaphore::new(plan.limits.concurrency.max(1)));
-    let mut tasks: JoinSet<Assessed> = JoinSet::new();
-    let mut seen: HashSet<(Arc<str>, IpAddr, u16)> = HashSet::new();
-    let mut subjects = Vec::new();
-    let mut findings = Vec::new();
-    let groups_meta = Arc::new(prepared.groups.clone());
-
-    let absorb = |r: Assessed,
-                  subjects: &mut Vec<SubjectFacts>,
-                  findings: &mut Vec<Finding>,
-                  incomplete: &mut Vec<IncompleteEndpoint>| {
-        subjects.extend(r.subjects);
-        findings.extend(r.findings);
-        incomplete.extend(r.incomplete);
+    let mut intake = Intake {
+        plan: plan.clone(),
+        cancel: cancel.clone(),
+        groups: &prepared.groups,
+        sem: Arc::new(Semaphore::new(plan.limits.concurrency.max(1))),
+        tasks: JoinSet::new(),
+        seen: HashSet::new(),
+        subjects: Vec::new(),
+        findings: Vec::new(),
+        incomplete,
     };
-
     loop {
         tokio::select! {
             msg = rx.recv() => {
                 let Some(batch) = msg else { break };
                 for (r, connected) in batch {
-                let g = &groups_meta[r.group];
-                let host: Arc<str> = match &g.name {
-                    Some(n) => n.clone(),
-                    None => Arc::from(r.addr.to_string()),
-                };
-                let ep = Endpoint {
-                    host: host.clone(),
-                    ip: r.addr,
-                    port: r.port,
-                    scheme: plan.scheme_for(g.target, r.port),
-                    target: g.target,
-                };
-                match r.verdict {
-                    SweepVerdict::Open => {
-                        if !seen.insert((host, r.addr, r.port)) {
-                            continue;
-                        }
-                        let permit = match sem.clone().try_acquire_owned() {
-                            Ok(p) => Ok(p),
-                            Err(_) => sem.clone().acquire_owned().await,
-                        };
-                        let plan = plan.clone();
-                        let cancel = cancel.clone();
-                        let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> =
-                            Box::pin(async move {
-                                assess_endpoint(&plan, ep, connected, &cancel).await
-                            });
-                        // In a dense scan most open ports need no waiting (the service already
-                        // hung up, or the banner is in): judge those right here and spawn only
-                        // the endpoints that wait on the network. The task's first poll
-                        // registers its real waker with whatever this poll started.
-                        let mut cx = Context::from_waker(Waker::noop());
-                        match work.as_mut().poll(&mut cx) {
-                            Poll::Ready(r) => absorb(r, &mut subjects, &mut findings, &mut incomplete),
-                            Poll::Pending => {
-                                tasks.spawn(async move {
-                                    let _permit = permit;
-                                    work.await
-                                });
-                            }
-                        }
-                    }
-                    SweepVerdict::Filtered => incomplete.push(IncompleteEndpoint {
-                        endpoint: display_with_ip(&ep),
-                        stage: "connect".into(),
-                        reason: format!("no answer within {} ms (filtered)", plan.limits.timeout_ms),
-                    }),
-                    SweepVerdict::LocalError(e) => incomplete.push(IncompleteEndpoint {
-                        endpoint: display_with_ip(&ep),
-                        stage: "local".into(),
-                        reason: format!("local resource error, not a finding about the target: {e}"),
-                    }),
-                    SweepVerdict::Closed => {}
-                }
+                    intake.take(r, connected).await;
                 }
             }
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+            Some(done) = intake.tasks.join_next(), if !intake.tasks.is_empty() => {
                 if let Ok(r) = done {
-                    absorb(r, &mut subjects, &mut findings, &mut incomplete);
+                    intake.absorb(r);
                 }
             }
         }
     }
-    while let Some(done) = tasks.join_next().await {
+    while let Some(done) = intake.tasks.join_next().await {
         if let Ok(r) = done {
-            absorb(r, &mut subjects, &mut findings, &mut incomplete);
+            intake.absorb(r);
         }
     }
     match dns_phase.await {
-        Ok(r) => absorb(r, &mut subjects, &mut findings, &mut incomplete),
-        Err(e) => incomplete.push(IncompleteEndpoint {
+        Ok(r) => intake.absorb(r),
+        Err(e) => intake.incomplete.push(IncompleteEndpoint {
             endpoint: "*".into(),
             stage: "dns".into(),
             reason: format!("the DNS phase failed: {e}"),
         }),
     }
+    let Intake {
+        mut subjects,
+        mut findings,
+        mut incomplete,
+        ..
+    } = intake;
     let joined = match sweeper {
         Ok(handle) => tokio::task::spawn_blocking(move || handle.join().ok())
             .await
@@ -339,6 +287,89 @@ async fn execute_here(
         subjects,
         incomplete,
         baseline: None,
+    }
+}
+
+/// What the run loop collects: sweep results in, endpoint tasks out, facts kept.
+struct Intake<'a> {
+    plan: Arc<ScanPlan>,
+    cancel: Arc<AtomicBool>,
+    groups: &'a [WorkGroup],
+    /// At most `concurrency` endpoints assessed at once.
+    sem: Arc<Semaphore>,
+    tasks: JoinSet<Assessed>,
+    /// (host, address, port) already assessed: overlapping targets sweep an endpoint twice.
+    seen: HashSet<(Arc<str>, IpAddr, u16)>,
+    subjects: Vec<SubjectFacts>,
+    findings: Vec<Finding>,
+    incomplete: Vec<IncompleteEndpoint>,
+}
+
+impl Intake<'_> {
+    fn absorb(&mut self, r: Assessed) {
+        self.subjects.extend(r.subjects);
+        self.findings.extend(r.findings);
+        self.incomplete.extend(r.incomplete);
+    }
+
+    /// One sweep result: an open port is assessed, a silent explicit endpoint or a local
+    /// failure is recorded as incomplete.
+    async fn take(&mut self, r: SweepResult, connected: Option<std::net::TcpStream>) {
+        let plan = &self.plan;
+        let g = &self.groups[r.group];
+        let host: Arc<str> = match &g.name {
+            Some(n) => n.clone(),
+            None => Arc::from(r.addr.to_string()),
+        };
+        let ep = Endpoint {
+            host: host.clone(),
+            ip: r.addr,
+            port: r.port,
+            scheme: plan.scheme_for(g.target, r.port),
+            target: g.target,
+        };
+        let (stage, reason) = match r.verdict {
+            SweepVerdict::Open => {
+                if self.seen.insert((host, r.addr, r.port)) {
+                    self.assess(ep, connected).await;
+                }
+                return;
+            }
+            SweepVerdict::Closed => return,
+            SweepVerdict::Filtered => (
+                "connect",
+                format!("no answer within {} ms (filtered)", plan.limits.timeout_ms),
+            ),
+            SweepVerdict::LocalError(e) => (
+                "local",
+                format!("local resource error, not a finding about the target: {e}"),
+            ),
+        };
+        self.incomplete.push(IncompleteEndpoint {
+            endpoint: display_with_ip(&ep),
+            stage: stage.into(),
+            reason,
+        });
+    }
+
+    /// Assesses one open endpoint. In a dense scan most need no waiting (the service already
+    /// hung up, or the banner is in): those are judged right here, and only the endpoints that
+    /// wait on the network become tasks. The task's first poll registers its real waker with
+    /// whatever this poll started.
+    async fn assess(&mut self, ep: Endpoint, connected: Option<std::net::TcpStream>) {
+        let permit = self.sem.clone().acquire_owned().await;
+        let (plan, cancel) = (self.plan.clone(), self.cancel.clone());
+        let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> =
+            Box::pin(async move { assess_endpoint(&plan, ep, connected, &cancel).await });
+        match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(r) => self.absorb(r),
+            Poll::Pending => {
+                self.tasks.spawn(async move {
+                    let _permit = permit;
+                    work.await
+                });
+            }
+        }
     }
 }
 
