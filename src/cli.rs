@@ -792,11 +792,17 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
     }
     let rules = rules.ok_or_else(|| UsageError("rules failed to load".into()))?;
     let ca_file = args.ca_file.clone().or(cfg_scan.ca_file.clone());
+    // The loader's error names the file; say which setting gave it.
+    let ca_origin = if args.ca_file.is_some() {
+        "--ca-file"
+    } else {
+        "[scan] ca_file"
+    };
     let tls = crate::engine::endpoint::TlsScanContext::load(
         ca_file.as_deref(),
         time::OffsetDateTime::now_utc(),
     )
-    .map_err(|e| UsageError(format!("error: --ca-file: {e}")))?;
+    .map_err(|e| UsageError(format!("error: {ca_origin} {e}")))?;
     // Each domain (and its DNS checks) belongs to one shard; endpoints are sharded in `prepare`.
     if let Some(s) = shard {
         domains.retain(|d| s.owns_name(&d.name));
@@ -991,13 +997,13 @@ pub fn write_outputs(outcome: &ScanOutcome, outputs: &Outputs, quiet: bool) -> u
     );
     if let Some(p) = &outputs.sarif {
         if let Err(e) = report::sarif::write_sarif(p, outcome) {
-            eprintln!("error: cannot write SARIF to {}: {e}", p.display());
+            eprintln!("error: SARIF: {e}");
             write_failed = true;
         }
     }
     if let Some(p) = &outputs.json {
         if let Err(e) = report::json::write_json(p, outcome) {
-            eprintln!("error: cannot write JSON to {}: {e}", p.display());
+            eprintln!("error: JSON: {e}");
             write_failed = true;
         }
     }
@@ -1041,9 +1047,9 @@ struct ReportFiles<'a> {
 /// (each failure is printed).
 fn write_report_files(outcome: &ScanOutcome, files: &ReportFiles<'_>) -> bool {
     let mut ok = true;
-    let mut check = |what: &str, p: &Path, r: Result<(), report::ReportError>| {
+    let mut check = |what: &str, r: Result<(), report::ReportError>| {
         if let Err(e) = r {
-            eprintln!("error: cannot write {what} to {}: {e}", p.display());
+            eprintln!("error: {what}: {e}");
             ok = false;
         }
     };
@@ -1051,7 +1057,7 @@ fn write_report_files(outcome: &ScanOutcome, files: &ReportFiles<'_>) -> bool {
         let opts = report::html::HtmlOptions {
             fail_on: files.fail_on,
         };
-        check("HTML", p, report::html::write_html(p, outcome, &opts));
+        check("HTML", report::html::write_html(p, outcome, &opts));
     }
     if let Some(p) = files.markdown {
         let opts = report::markdown::MarkdownOptions {
@@ -1059,7 +1065,6 @@ fn write_report_files(outcome: &ScanOutcome, files: &ReportFiles<'_>) -> bool {
         };
         check(
             "Markdown",
-            p,
             report::markdown::write_markdown(p, outcome, &opts),
         );
     }
@@ -1067,7 +1072,7 @@ fn write_report_files(outcome: &ScanOutcome, files: &ReportFiles<'_>) -> bool {
         let opts = report::junit::JunitOptions {
             fail_on: files.fail_on,
         };
-        check("JUnit", p, report::junit::write_junit(p, outcome, &opts));
+        check("JUnit", report::junit::write_junit(p, outcome, &opts));
     }
     ok
 }
@@ -1119,13 +1124,13 @@ fn run_report_command(args: &ReportArgs) -> u8 {
     );
     if let Some(p) = &args.sarif {
         if let Err(e) = report::sarif::write_sarif(p, &outcome) {
-            eprintln!("error: cannot write SARIF to {}: {e}", p.display());
+            eprintln!("error: SARIF: {e}");
             ok = false;
         }
     }
     if let Some(p) = &args.json {
         if let Err(e) = report::json::write_json(p, &outcome) {
-            eprintln!("error: cannot write JSON to {}: {e}", p.display());
+            eprintln!("error: JSON: {e}");
             ok = false;
         }
     }

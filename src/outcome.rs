@@ -48,15 +48,6 @@ impl ScanOutcome {
         self.findings.iter().map(|f| f.severity).max()
     }
 
-    /// Finding counts per severity, every severity present (zero when none).
-    pub fn counts(&self) -> BTreeMap<Severity, usize> {
-        let mut counts: BTreeMap<Severity, usize> = Severity::ALL.iter().map(|s| (*s, 0)).collect();
-        for f in &self.findings {
-            *counts.entry(f.severity).or_default() += 1;
-        }
-        counts
-    }
-
     /// How `finding` compares with the baseline: `None` without a baseline.
     pub fn baseline_state(&self, finding: &Finding) -> Option<BaselineState> {
         let b = self.baseline.as_ref()?;

@@ -132,10 +132,8 @@ impl TlsScanContext {
         let trust = match ca_file {
             None => TrustStore::default(),
             Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-                TrustStore::with_extra_pem(&pem)
-                    .map_err(|e| format!("--ca-file {}: {e}", path.display()))?
+                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                TrustStore::with_extra_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?
             }
         };
         Ok(TlsScanContext {

@@ -44,7 +44,8 @@ pub fn render_text(outcome: &ScanOutcome, opts: &TextOptions) -> String {
 /// The one-line summary:
 /// `posture: 3 critical, 2 high, 0 medium, 1 low, 0 info · 12 open ports on 5 hosts · 1 incomplete · 2.31 s`.
 pub fn summary_line(outcome: &ScanOutcome, opts: &TextOptions) -> String {
-    let counts = outcome.counts();
+    // Suppressed findings are listed apart and never counted with the live ones.
+    let counts = super::summary::active_counts(outcome);
     let severities: Vec<String> = Severity::ALL
         .iter()
         .map(|s| {
@@ -162,36 +163,53 @@ fn column_width<'a>(cells: impl Iterator<Item = &'a String>) -> usize {
         .min(MAX_COLUMN_WIDTH)
 }
 
+/// Active findings by severity, then the suppressed ones with their justification.
 fn render_findings(out: &mut String, outcome: &ScanOutcome, opts: &TextOptions) {
     for severity in Severity::ALL {
         let group: Vec<_> = outcome
             .findings
             .iter()
-            .filter(|f| f.severity == severity)
+            .filter(|f| f.severity == severity && f.suppressed.is_none())
+            .map(|f| (f, f.message.as_str()))
             .collect();
-        if group.is_empty() {
-            continue;
-        }
         let header = format!("{} ({})", severity.as_str().to_uppercase(), group.len());
-        out.push_str(&paint(opts, severity, &header));
-        out.push('\n');
-        let rows: Vec<(String, String, String)> = group
-            .iter()
-            .map(|f| {
-                (
-                    escape_visible(&f.rule_id, MAX_COLUMN_WIDTH),
-                    escape_visible(&f.endpoint, MAX_COLUMN_WIDTH),
-                    escape_visible(&f.message, MESSAGE_DISPLAY_CHARS),
-                )
-            })
-            .collect();
-        let w0 = column_width(rows.iter().map(|r| &r.0));
-        let w1 = column_width(rows.iter().map(|r| &r.1));
-        for (rule, endpoint, message) in rows {
-            let _ = writeln!(out, "  {rule:<w0$}  {endpoint:<w1$}  {message}");
-        }
-        out.push('\n');
+        render_group(out, &paint(opts, severity, &header), &group);
     }
+    let suppressed: Vec<_> = outcome
+        .findings
+        .iter()
+        .filter_map(|f| Some((f, f.suppressed.as_ref()?.reason.as_str())))
+        .collect();
+    render_group(
+        out,
+        &format!("SUPPRESSED ({})", suppressed.len()),
+        &suppressed,
+    );
+}
+
+/// One titled table of `rule  endpoint  text` rows; nothing when there are no rows.
+fn render_group(out: &mut String, header: &str, rows: &[(&crate::finding::Finding, &str)]) {
+    if rows.is_empty() {
+        return;
+    }
+    out.push_str(header);
+    out.push('\n');
+    let rows: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|(f, text)| {
+            (
+                escape_visible(&f.rule_id, MAX_COLUMN_WIDTH),
+                escape_visible(&f.endpoint, MAX_COLUMN_WIDTH),
+                escape_visible(text, MESSAGE_DISPLAY_CHARS),
+            )
+        })
+        .collect();
+    let w0 = column_width(rows.iter().map(|r| &r.0));
+    let w1 = column_width(rows.iter().map(|r| &r.1));
+    for (rule, endpoint, message) in rows {
+        let _ = writeln!(out, "  {rule:<w0$}  {endpoint:<w1$}  {message}");
+    }
+    out.push('\n');
 }
 
 /// With a baseline: what is new and what was fixed since it (unchanged findings are only
@@ -466,6 +484,27 @@ mod tests {
             .last()
             .unwrap()
             .contains(" · 3 new, 1 fixed · 1 suppressed · 1 incomplete · "));
+        // The suppressed finding is listed apart, with its justification, and not counted.
+        let f = &o.findings[1];
+        assert!(
+            text.contains(&format!(
+                "SUPPRESSED (1)\n  {}  {}  accepted\n",
+                f.rule_id, f.endpoint
+            )),
+            "{text}"
+        );
+        let live = o
+            .findings
+            .iter()
+            .filter(|x| x.severity == f.severity && x.suppressed.is_none())
+            .count();
+        let counted = format!("{} ({})", f.severity.as_str().to_uppercase(), live + 1);
+        assert!(!text.contains(&counted), "{counted} in {text}");
+        assert!(text
+            .lines()
+            .last()
+            .unwrap()
+            .contains(&format!("{live} {}", f.severity)));
     }
 
     #[test]
