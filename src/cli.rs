@@ -791,6 +791,21 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         ));
     }
     let rules = rules.ok_or_else(|| UsageError("rules failed to load".into()))?;
+    // A suppression of a rule that does not exist (a typo) would silently suppress nothing.
+    let unknown: Vec<String> = config
+        .iter()
+        .flat_map(|c| &c.suppressions)
+        .filter(|s| rules.get(&s.rule).is_none())
+        .map(|s| {
+            format!(
+                "error: {}: suppression names unknown rule id `{}`",
+                s.at, s.rule
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(UsageError(unknown.join("\n")));
+    }
     let ca_file = args.ca_file.clone().or(cfg_scan.ca_file.clone());
     // The loader's error names the file; say which setting gave it.
     let ca_origin = if args.ca_file.is_some() {

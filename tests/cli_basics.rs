@@ -111,3 +111,21 @@ fn list_targets_shows_the_subdomains_that_get_name_checks() {
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     assert!(!text.contains("subdomain"), "{text}");
 }
+
+#[test]
+fn a_suppression_of_an_unknown_rule_is_a_usage_error_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("posture.toml"),
+        "[[target]]\nhost = \"127.0.0.1\"\n\n[[suppress]]\nrule = \"port.risky-servce\"\ntarget = \"127.0.0.1\"\nreason = \"typo in the id\"\n",
+    )
+    .unwrap();
+    let out = posture()
+        .current_dir(dir.path())
+        .args(["scan", "--config", "posture.toml", "--list-targets"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("posture.toml:4"), "{err}");
+    assert!(err.contains("unknown rule id `port.risky-servce`"), "{err}");
+}
