@@ -15,7 +15,7 @@
 //! authentication. Everything else gets nmap's GetRequest, `GET / HTTP/1.0`.
 //! The bytes are built here as pure functions and checked by tests against the specs.
 
-use super::service::{is_tls_service, port_service};
+use super::service::{contains_ci, is_tls_service, port_service};
 use crate::engine::limits::Limits;
 use std::borrow::Cow;
 use std::io;
@@ -244,11 +244,7 @@ const REDIS_PING: &[u8] = b"PING\r\n";
 
 /// Redis's (and Valkey's, KeyDB's) arity error for our `GET / HTTP/1.0` nudge.
 fn is_redis_arity_error(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"-ERR")
-        && bytes.len() < 256
-        && bytes
-            .windows(b"'get' command".len())
-            .any(|w| w.eq_ignore_ascii_case(b"'get' command"))
+    bytes.starts_with(b"-ERR") && bytes.len() < 256 && contains_ci(bytes, b"'get' command")
 }
 
 /// How one read phase ended.

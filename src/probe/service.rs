@@ -520,7 +520,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
+/// `needle` anywhere in `haystack`, ASCII case-insensitively.
+pub(crate) fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
