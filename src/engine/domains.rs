@@ -309,24 +309,13 @@ pub async fn assess_domains(plan: &ScanPlan, cancel: &AtomicBool) -> Assessed {
     out
 }
 
-/// The probe configuration of this scan.
+/// The probe configuration of this scan: its "now" and `--ca-file` roots are the ones the TLS
+/// probes use (loaded once, by the CLI).
 fn probe_config(plan: &ScanPlan, resolver: SocketAddr) -> DnsProbeConfig {
-    let mut cfg = DnsProbeConfig::new(resolver, &plan.limits, time::OffsetDateTime::now_utc());
+    let mut cfg = DnsProbeConfig::new(resolver, &plan.limits, plan.tls.now);
     cfg.ns_port = plan.ns_port;
     cfg.https_port = plan.mta_sts_port;
-    if let Some(path) = &plan.ca_file {
-        match std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|pem| {
-                crate::probe::tls::verify::load_pem_certs(&pem).map_err(|e| e.to_string())
-            }) {
-            Ok(certs) => cfg.extra_roots = certs,
-            Err(e) => tracing::warn!(
-                "--ca-file {}: {e}; MTA-STS policies are verified against the Mozilla roots only",
-                path.display()
-            ),
-        }
-    }
+    cfg.extra_roots = plan.tls.extra_roots.clone();
     cfg
 }
 

@@ -123,21 +123,30 @@ pub async fn assess_endpoint(
 #[derive(Debug, Clone)]
 pub struct TlsScanContext {
     pub trust: Arc<TrustStore>,
+    /// The `--ca-file` certificates themselves, for the other TLS clients of a scan (the
+    /// MTA-STS policy fetch), so the file is read and judged once.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub now: OffsetDateTime,
 }
 
 impl TlsScanContext {
     /// Loads `--ca-file` (when given) into a trust store. The error names the file.
     pub fn load(ca_file: Option<&std::path::Path>, now: OffsetDateTime) -> Result<Self, String> {
-        let trust = match ca_file {
-            None => TrustStore::default(),
+        let extra_roots = match ca_file {
+            None => Vec::new(),
             Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                TrustStore::with_extra_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?
+                let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+                let pem = std::fs::read(path).map_err(|e| named(&e))?;
+                crate::probe::tls::verify::load_pem_certs(&pem).map_err(|e| named(&e))?
             }
         };
+        let trust = TrustStore::with_extra(&extra_roots).map_err(|e| match ca_file {
+            Some(path) => format!("{}: {e}", path.display()),
+            None => e.to_string(),
+        })?;
         Ok(TlsScanContext {
             trust: Arc::new(trust),
+            extra_roots,
             now,
         })
     }
