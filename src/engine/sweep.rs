@@ -276,8 +276,9 @@ pub fn sweep(
     sweep_with_handoff(groups, cfg, cancel, on_result, None)
 }
 
-/// Called with open ports and their connected sockets, instead of `on_result`: one batch per
-/// turn of a worker's event loop (one hand-over, one wake-up of the receiver, per batch).
+/// Called with open ports and their connected sockets, instead of `on_result`, in batches
+/// (one hand-over, one wake-up of the receiver, per batch): a worker hands over what it found
+/// once it holds 64 open ports, the oldest has waited 2 ms, or nothing else is in flight.
 pub type OnOpen<'a> = &'a (dyn Fn(Vec<(SweepResult, std::net::TcpStream)>) + Sync);
 
 /// [`sweep`], but open ports are handed over with their connected socket (`on_open`), so the
