@@ -99,19 +99,32 @@ pub struct MergeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// List the active rules (built-in and --rules).
-    List(RuleSourceArgs),
+    /// List the rules (built-in, posture.toml's and --rules) and whether each runs.
+    List(RulesArgs),
     /// Check rule files or directories; exit 0 when valid, 2 with every problem otherwise.
     Validate {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        args: RulesArgs,
     },
     /// Show a rule, the facts it reads and an example evaluation.
     Explain {
         id: String,
         #[command(flatten)]
-        sources: RuleSourceArgs,
+        args: RulesArgs,
     },
+}
+
+/// Where the `rules` subcommands take their rules from.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    #[command(flatten)]
+    pub sources: RuleSourceArgs,
+    /// posture.toml whose `[rules]` apply: its rule paths, and its disable, severity, params
+    /// and tags overrides (checked too)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -389,70 +402,132 @@ fn print_stdout(s: &str) {
 }
 
 fn run_rules_command(cmd: RulesCommand) -> u8 {
-    match cmd {
-        RulesCommand::List(src) => match load_rules(&src, &RuleOverrides::default()) {
-            Ok(rules) => {
-                print_stdout(&crate::rule::render_list(&rules));
-                exit::OK
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                exit::USAGE
-            }
-        },
-        RulesCommand::Validate { paths } => {
-            let src = RuleSourceArgs {
-                rules: paths.clone(),
-                no_builtin_rules: false,
-            };
-            match load_rules(&src, &RuleOverrides::default()) {
-                Ok(rules) => {
-                    let user = rules
-                        .packs()
-                        .iter()
-                        .filter(|p| !p.name.starts_with("builtin:"))
-                        .map(|p| format!("{} ({} rules)", p.name, p.rules))
-                        .collect::<Vec<_>>();
-                    print_stdout(&format!("ok: {}\n", user.join(", ")));
-                    exit::OK
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    exit::USAGE
-                }
-            }
+    let result = match cmd {
+        RulesCommand::List(args) => load_rules(&args).map(|rules| crate::rule::render_list(&rules)),
+        RulesCommand::Validate { paths, mut args } => {
+            let replaced = embedded_copies(&paths);
+            args.sources.rules.extend(paths);
+            load_rules_replacing(&args, replaced).map(|rules| {
+                let user = rules
+                    .packs()
+                    .iter()
+                    .filter(|p| !p.name.starts_with("builtin:"))
+                    .map(|p| format!("{} ({} rules)", p.name, p.rules))
+                    .collect::<Vec<_>>();
+                format!("ok: {}\n", user.join(", "))
+            })
         }
-        RulesCommand::Explain { id, sources } => {
-            match load_rules(&sources, &RuleOverrides::default()) {
-                Ok(rules) => match crate::rule::explain(&rules, &id) {
-                    Some(text) => {
-                        print_stdout(&text);
-                        exit::OK
-                    }
-                    None => {
-                        eprintln!("posture: no rule `{id}` (see `posture rules list`)");
-                        exit::USAGE
-                    }
-                },
-                Err(e) => {
-                    eprintln!("{e}");
-                    exit::USAGE
-                }
-            }
+        RulesCommand::Explain { id, args } => load_rules(&args).and_then(|rules| {
+            crate::rule::explain(&rules, &id).ok_or_else(|| {
+                UsageError(format!(
+                    "posture: no rule `{id}` (see `posture rules list`)"
+                ))
+            })
+        }),
+    };
+    match result {
+        Ok(text) => {
+            print_stdout(&text);
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            exit::USAGE
         }
     }
 }
 
-fn load_rules(src: &RuleSourceArgs, overrides: &RuleOverrides) -> Result<RuleSet, UsageError> {
+/// `rules validate rules/` in a checkout of posture: a file identical to an embedded pack is
+/// that pack, so it is checked in place of the embedded copy instead of clashing with it (an
+/// edited copy still clashes; `--no-builtin-rules` checks it alone).
+fn embedded_copies(paths: &[PathBuf]) -> Vec<String> {
+    let mut files = Vec::new();
+    for p in paths {
+        match std::fs::read_dir(p) {
+            Ok(dir) => files.extend(dir.flatten().map(|e| e.path())),
+            Err(_) => files.push(p.clone()),
+        }
+    }
+    let texts: Vec<String> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .collect();
+    crate::rule::builtin_packs()
+        .iter()
+        .filter(|(_, text)| texts.iter().any(|t| t == text))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// The rule files and overrides of posture.toml (`[rules]`: paths, disable, severity,
+/// params, tags) followed by those of the command line (`--rules`, `--no-builtin-rules`).
+/// Scans and the `rules` subcommands read them the same way.
+fn config_rule_inputs(
+    config: Option<&Config>,
+    src: &RuleSourceArgs,
+) -> (RuleSources, RuleOverrides) {
+    let mut overrides = RuleOverrides::default();
+    let mut paths: Vec<At<PathBuf>> = Vec::new();
+    if let Some(c) = config {
+        let shown = c.path.display().to_string();
+        paths.extend(
+            c.rules
+                .paths
+                .iter()
+                .map(|p| At::with_origin(p.clone(), shown.clone())),
+        );
+        for d in &c.rules.disable {
+            overrides
+                .disable
+                .push(At::with_origin(d.value.clone(), d.at.clone()));
+        }
+        for s in &c.rules.severity {
+            overrides
+                .severity
+                .insert(s.value.0.clone(), At::with_origin(s.value.1, s.at.clone()));
+        }
+        for p in &c.rules.params {
+            overrides.params.insert(
+                p.value.0.clone(),
+                At::with_origin(p.value.1.clone(), p.at.clone()),
+            );
+        }
+        overrides.tags.extend(
+            c.rules
+                .tags
+                .iter()
+                .map(|t| At::with_origin(t.clone(), format!("{shown} [rules] tags"))),
+        );
+    }
+    paths.extend(
+        src.rules
+            .iter()
+            .map(|p| At::with_origin(p.clone(), "--rules")),
+    );
     let sources = RuleSources {
         builtin: !src.no_builtin_rules,
-        paths: src
-            .rules
-            .iter()
-            .map(|p| At::with_origin(p.clone(), "--rules"))
-            .collect(),
+        paths,
+        replaced: Vec::new(),
     };
-    RuleSet::load(&sources, overrides).map_err(|e| UsageError(e.to_string()))
+    (sources, overrides)
+}
+
+/// Loads the rules a `rules` subcommand shows: built-in packs, posture.toml's `[rules]` and
+/// `--rules`, with posture.toml's overrides applied.
+fn load_rules(args: &RulesArgs) -> Result<RuleSet, UsageError> {
+    load_rules_replacing(args, Vec::new())
+}
+
+/// [`load_rules`] without the built-in packs named in `replaced` (see [`embedded_copies`]).
+fn load_rules_replacing(args: &RulesArgs, replaced: Vec<String>) -> Result<RuleSet, UsageError> {
+    let config = match &args.config {
+        Some(p) => Some(Config::load(p)?),
+        None => None,
+    };
+    let (mut sources, overrides) = config_rule_inputs(config.as_ref(), &args.sources);
+    sources.replaced = replaced;
+    RuleSet::load(&sources, &overrides).map_err(|e| UsageError(e.to_string()))
 }
 
 /// Reads a list file (targets or exclusions): one item per line, `#` comments, blank lines
@@ -656,45 +731,7 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
     }
 
     // Rules.
-    let mut overrides = RuleOverrides::default();
-    let mut rule_paths: Vec<At<PathBuf>> = Vec::new();
-    if let Some(c) = &config {
-        let shown = c.path.display().to_string();
-        rule_paths.extend(
-            c.rules
-                .paths
-                .iter()
-                .map(|p| At::with_origin(p.clone(), shown.clone())),
-        );
-        for d in &c.rules.disable {
-            overrides
-                .disable
-                .push(At::with_origin(d.value.clone(), d.at.clone()));
-        }
-        for s in &c.rules.severity {
-            overrides
-                .severity
-                .insert(s.value.0.clone(), At::with_origin(s.value.1, s.at.clone()));
-        }
-        for p in &c.rules.params {
-            overrides.params.insert(
-                p.value.0.clone(),
-                At::with_origin(p.value.1.clone(), p.at.clone()),
-            );
-        }
-        overrides.tags.extend(
-            c.rules
-                .tags
-                .iter()
-                .map(|t| At::with_origin(t.clone(), format!("{shown} [rules] tags"))),
-        );
-    }
-    rule_paths.extend(
-        args.rule_sources
-            .rules
-            .iter()
-            .map(|p| At::with_origin(p.clone(), "--rules")),
-    );
+    let (sources, mut overrides) = config_rule_inputs(config.as_ref(), &args.rule_sources);
     overrides.only.extend(
         args.only_rules
             .iter()
@@ -710,10 +747,6 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
             .iter()
             .map(|t| At::with_origin(t.clone(), "--tag")),
     );
-    let sources = RuleSources {
-        builtin: !args.rule_sources.no_builtin_rules,
-        paths: rule_paths,
-    };
     let rules = match RuleSet::load(&sources, &overrides).map_err(|e| UsageError(e.to_string())) {
         Ok(r) => Some(r),
         Err(e) => {

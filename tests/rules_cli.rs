@@ -124,3 +124,134 @@ fn rules_list_and_explain() {
         .assert()
         .code(2);
 }
+
+/// Runs `posture ARGS` and returns (exit code, stdout, stderr).
+fn run(args: &[&str], cwd: &std::path::Path) -> (i32, String, String) {
+    let out = posture().current_dir(cwd).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn rules_that_could_never_fire_are_refused_at_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("corp.toml"),
+        r#"[[rule]]
+id = "corp.typo"
+title = "Typo in a function"
+severity = "high"
+subject = "port"
+when = "port.open && port.banner.lowerAsci().contains('ssh')"
+message = "{{ endpoint }}"
+
+[[rule]]
+id = "corp.not-a-condition"
+title = "Not a condition"
+severity = "high"
+subject = "port"
+when = "port.number"
+message = "{{ endpoint }}"
+"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&["rules", "validate", "corp.toml"], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("corp.toml:6:34: unknown function `lowerAsci`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("corp.toml:14:9: a condition must be true or false, but this is a number"),
+        "{err}"
+    );
+    assert!(err.contains("2 problems in rule files"), "{err}");
+}
+
+#[test]
+fn validating_the_shipped_packs_and_edited_copies() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let (code, out, err) = run(
+        &["rules", "validate", shipped.to_str().unwrap()],
+        std::path::Path::new("."),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ports.toml (2 rules)"), "{out}");
+
+    // An edited copy clashes with the embedded pack, and says how to check it alone.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(shipped.join("ports.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("ports.toml"),
+        text.replace(
+            "title = \"Risky service exposed\"",
+            "title = \"Risky service\"",
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["rules", "validate", "ports.toml"], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("duplicate rule id `port.risky-service`")
+            && err.contains("--no-builtin-rules"),
+        "{err}"
+    );
+    let (code, out, err) = run(
+        &["rules", "validate", "--no-builtin-rules", "ports.toml"],
+        dir.path(),
+    );
+    assert_eq!((code, out.trim()), (0, "ok: ports.toml (2 rules)"), "{err}");
+}
+
+#[test]
+fn rules_commands_read_posture_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("corp.toml"),
+        "[[rule]]\nid = \"corp.ssh\"\ntitle = \"SSH exposed\"\nseverity = \"low\"\nsubject = \"port\"\nwhen = \"port.service == 'ssh'\"\nmessage = \"x\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("posture.toml"),
+        "[rules]\npaths = [\"corp.toml\"]\ndisable = [\"tls.protocol.no-tls13\"]\nseverity = { \"corp.ssh\" = \"high\" }\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["rules", "list", "--config", "posture.toml"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let line = |id: &str| {
+        out.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not listed:\n{out}"))
+            .to_string()
+    };
+    assert!(line("corp.ssh ").contains(" high "), "{out}");
+    assert!(
+        line("tls.protocol.no-tls13").contains("(disabled)"),
+        "{out}"
+    );
+    let (code, out, _) = run(
+        &["rules", "explain", "corp.ssh", "--config", "posture.toml"],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("corp.ssh"), "{out}");
+
+    // A bad override is a problem of the config, found by `rules validate` too.
+    std::fs::write(
+        dir.path().join("posture.toml"),
+        "[rules]\ndisable = [\"tls.protocol.no-tls14\"]\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        &["rules", "validate", "corp.toml", "--config", "posture.toml"],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("posture.toml:2:12: `disable` names unknown rule id `tls.protocol.no-tls14`"),
+        "{err}"
+    );
+}

@@ -499,6 +499,7 @@ mod tests {
             &crate::rule::RuleSources {
                 builtin: true,
                 paths: vec![],
+                replaced: Vec::new(),
             },
             &Default::default(),
         )

@@ -301,6 +301,7 @@ mod tests {
             &RuleSources {
                 builtin: true,
                 paths: vec![],
+                replaced: Vec::new(),
             },
             &Default::default(),
         )

@@ -71,6 +71,9 @@ pub(crate) fn load(
     let mut packs = Vec::new();
     if sources.builtin {
         for (name, text) in BUILTIN_PACKS {
+            if sources.replaced.iter().any(|r| r == name) {
+                continue;
+            }
             packs.push(PackText {
                 name: format!("builtin:{name}"),
                 text: (*text).to_string(),
@@ -241,8 +244,14 @@ pub(crate) fn build(
                         files[i]
                             .error(span.clone(), format!("duplicate rule id `{id}`"))
                             .with_note(format!(
-                                "`{id}` is first defined at {}:{l}:{c}",
-                                files[*first_pack].name
+                                "`{id}` is first defined at {}:{l}:{c}{}",
+                                files[*first_pack].name,
+                                if packs[*first_pack].builtin {
+                                    " (built-in ids are taken; to check an edited copy of a \
+                                     built-in pack, add --no-builtin-rules)"
+                                } else {
+                                    ""
+                                }
                             )),
                     );
                 }
@@ -255,6 +264,7 @@ pub(crate) fn build(
 
     // 2. Overrides, then 3. compile.
     let env = Arc::new(cel_env());
+    let functions = FunctionCheck::new(env.clone());
     let plan = apply_overrides(&mut raws, &ids, overrides, &mut errors);
     let mut rules = Vec::new();
     for (raw, active) in raws.into_iter().zip(plan) {
@@ -263,7 +273,15 @@ pub(crate) fn build(
             .get(&raw.id)
             .map(|s| s.value)
             .unwrap_or(raw.severity);
-        if let Some(rule) = compile_rule(raw, severity, active, &packs, &files, &env, &mut errors) {
+        if let Some(rule) = compile_rule(
+            raw,
+            severity,
+            active,
+            &packs,
+            &files,
+            &functions,
+            &mut errors,
+        ) {
             rules.push(rule);
         }
     }
@@ -784,6 +802,53 @@ fn cel_pos_offset(src: &str, pos: (isize, isize)) -> usize {
     src.len()
 }
 
+/// How the condition is named in messages (and told apart from placeholders).
+const WHEN: &str = "`when`";
+
+/// Whether the functions an expression calls exist in the CEL environment. The environment
+/// does not list its functions, so each name is asked by evaluating a call of it without
+/// arguments ([`super::schema::CallSite::probe`]): only a function that does not exist fails with
+/// "undeclared reference" to its own name. Answers are kept per load.
+pub(crate) struct FunctionCheck {
+    env: Arc<cel::Env>,
+    known: std::sync::Mutex<BTreeMap<String, bool>>,
+}
+
+impl FunctionCheck {
+    pub(crate) fn new(env: Arc<cel::Env>) -> FunctionCheck {
+        FunctionCheck {
+            env,
+            known: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn exists(&self, probe: &str, name: &str) -> bool {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = known.get(probe) {
+            return *k;
+        }
+        let exists = match self.env.compile(probe) {
+            // A probe that does not parse says nothing: let the real expression's own
+            // diagnostics speak.
+            Err(_) => true,
+            Ok(program) => {
+                let ctx = cel::Context::with_env(self.env.clone());
+                match program.execute(&ctx) {
+                    Err(cel::ExecutionError::UndeclaredReference(n)) => {
+                        let short = name.rsplit('.').next().unwrap_or(name);
+                        n.as_str() != name
+                            && n.as_str() != short
+                            && !name.starts_with(&format!("{n}."))
+                    }
+                    _ => true,
+                }
+            }
+        };
+        known.insert(probe.to_string(), exists);
+        exists
+    }
+}
+
 /// Compiles one CEL expression found at `at` inside the decoded string `field`, reporting
 /// syntax and field problems at their file positions.
 #[allow(clippy::too_many_arguments)]
@@ -793,11 +858,11 @@ fn compile_expr(
     what: &str,
     map: &StrMap,
     file: &SourceFile<'_>,
-    env: &cel::Env,
+    functions: &FunctionCheck,
     vars: &VarSchema,
     errors: &mut RuleErrors,
 ) -> Option<(cel::Program, BTreeSet<String>)> {
-    let program = match env.compile(source) {
+    let program = match functions.env.compile(source) {
         Ok(p) => p,
         Err(pe) => {
             for e in &pe.errors {
@@ -809,7 +874,36 @@ fn compile_expr(
             return None;
         }
     };
-    let report = check_fields(program.expression(), vars);
+    let mut report = check_fields(program.expression(), vars);
+    for call in &report.calls {
+        if !functions.exists(&call.probe, &call.name) {
+            let focus = call.name.rsplit('.').next().unwrap_or(&call.name);
+            report.problems.push(FieldProblem {
+                expr_id: call.expr_id,
+                focus: focus.to_string(),
+                message: format!(
+                    "unknown function `{}`: not in CEL's standard library or its strings \
+                     extension",
+                    call.name
+                ),
+            });
+        }
+    }
+    let mut problems = report.problems.len();
+    if what == WHEN {
+        if let Some(kind) = report.kind.filter(|k| *k != "bool") {
+            // About the whole expression, so the whole expression is underlined.
+            let span = map.file_span(at..at + source.len().max(1));
+            errors.push(file.error(
+                span,
+                format!(
+                    "a condition must be true or false, but this is a {kind}: compare it \
+                     (for example `… == …` or `… in params.…`) (in {what})"
+                ),
+            ));
+            problems += 1;
+        }
+    }
     for FieldProblem {
         expr_id,
         focus,
@@ -820,7 +914,7 @@ fn compile_expr(
         let span = map.file_span(at + span.start..at + span.end);
         errors.push(file.error(span, format!("{message} (in {what})")));
     }
-    if report.problems.is_empty() {
+    if problems == 0 {
         Some((program, report.reads))
     } else {
         None
@@ -833,6 +927,12 @@ fn problem_span(program: &cel::Program, source: &str, id: u64, focus: &str) -> R
         return 0..source.len().max(1);
     };
     let (start, stop) = (start as usize, (stop as usize + 1).min(source.len()));
+    // A call's position is its `(`: the function's name is just before it.
+    if !focus.is_empty() && source.get(start..).is_some_and(|s| s.starts_with('(')) {
+        if let Some(i) = source.get(..start).and_then(|s| s.rfind(focus)) {
+            return i..i + focus.len();
+        }
+    }
     if !focus.is_empty() {
         if let Some(i) = source.get(start..).and_then(|s| s.find(focus)) {
             return start + i..start + i + focus.len();
@@ -845,7 +945,7 @@ fn compile_template(
     field: &StrField,
     what: &str,
     file: &SourceFile<'_>,
-    env: &cel::Env,
+    functions: &FunctionCheck,
     vars: &VarSchema,
     errors: &mut RuleErrors,
 ) -> Option<Vec<CompiledPiece>> {
@@ -865,7 +965,7 @@ fn compile_template(
         match piece {
             Piece::Text(t) => out.push(CompiledPiece::Text(t)),
             Piece::Expr { source, at } => {
-                match compile_expr(&source, at.start, what, &map, file, env, vars, errors) {
+                match compile_expr(&source, at.start, what, &map, file, functions, vars, errors) {
                     Some((p, _)) => out.push(CompiledPiece::Expr(p)),
                     None => ok = false,
                 }
@@ -882,7 +982,7 @@ fn compile_rule(
     active: bool,
     packs: &[PackText],
     files: &[SourceFile<'_>],
-    env: &cel::Env,
+    functions: &FunctionCheck,
     errors: &mut RuleErrors,
 ) -> Option<Rule> {
     let file = &files[raw.pack];
@@ -891,16 +991,16 @@ fn compile_rule(
     let when = compile_expr(
         &raw.when.text,
         0,
-        "`when`",
+        WHEN,
         &when_map,
         file,
-        env,
+        functions,
         &vars,
         errors,
     );
-    let message = compile_template(&raw.message, "`message`", file, env, &vars, errors);
+    let message = compile_template(&raw.message, "`message`", file, functions, &vars, errors);
     let remediation = match &raw.remediation {
-        Some(r) => compile_template(r, "`remediation`", file, env, &vars, errors),
+        Some(r) => compile_template(r, "`remediation`", file, functions, &vars, errors),
         None => Some(Vec::new()),
     };
     let ((when, reads), message, remediation) = (when?, message?, remediation?);
@@ -956,6 +1056,14 @@ pub(crate) mod tests {
             Ok(_) => panic!("expected errors"),
             Err(e) => e.summaries(),
         }
+    }
+
+    /// The problems of `packs`, none when they load.
+    fn problems(packs: &[(&str, &str)]) -> Vec<String> {
+        load_strs(packs, &RuleOverrides::default())
+            .err()
+            .map(|e| e.summaries())
+            .unwrap_or_default()
     }
 
     const GOOD: &str = r#"
@@ -1116,6 +1224,103 @@ tags = ["security"]
             e,
             ["a.toml:7:44: unknown field `params.portz`; `params` has: ports (declare it in the rule's `params`) (in `when`)"]
         );
+    }
+
+    /// GOOD with its condition replaced.
+    fn with_when(when: &str) -> String {
+        GOOD.replace(
+            "\"port.open && port.number in params.ports\"",
+            &format!("{when:?}"),
+        )
+    }
+
+    #[test]
+    fn unknown_functions_are_errors_at_their_name() {
+        // In a branch a dry run would skip, as a method, as a global, in a placeholder.
+        let text = with_when("false && port.banner.lowerAsci() == 'x'");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:7:30: unknown function `lowerAsci`: not in CEL's standard library or its strings extension (in `when`)"]
+        );
+        let text = with_when("port.open && undefinedfn(port.number)");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:7:22: unknown function `undefinedfn`: not in CEL's standard library or its strings extension (in `when`)"]
+        );
+        let text = with_when("optional.off(1).hasValue()");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:7:18: unknown function `optional.off`: not in CEL's standard library or its strings extension (in `when`)"]
+        );
+        let text = GOOD.replace("{{ port.service }}", "{{ port.service.capitalize() }}");
+        assert_eq!(
+            errs(&[("a.toml", &text)]),
+            ["a.toml:8:28: unknown function `capitalize`: not in CEL's standard library or its strings extension (in `message`)"]
+        );
+    }
+
+    #[test]
+    fn known_functions_macros_and_wrong_arguments_are_not_reported_as_unknown() {
+        // A wrong argument list is a different mistake (found at evaluation): the name exists.
+        for when in [
+            "size(port.banner) > 0 && port.banner.size() > 0",
+            "port.banner.lowerAscii().startsWith('ssh') || port.banner.upperAscii().endsWith('X')",
+            "port.service.matches('^s') && matches(port.service, 's') && port.banner.contains('a')",
+            "string(port.number) in ['22'] && int('1') == 1 && uint(1) == 1u && double(1) > 0.5",
+            "port.banner.split(' ').exists(w, w.trim() == 'x') && ['a'].join(',') == 'a'",
+            "port.banner.replace('a', 'b').substring(0).indexOf('c') >= port.banner.lastIndexOf('d')",
+            "optional.of(1).hasValue() && optional.none().orValue(2) == 2",
+            "[1, 2].map(x, x * 2).filter(x, x > 2).size() == 1 && [1].all(x, x > 0)",
+            "[1].exists_one(x, x == 1) && has(port.banner) && type(port.number) == int",
+            "size(1, 2, 3) == 0",
+        ] {
+            let text = with_when(when);
+            assert_eq!(problems(&[("a.toml", &text)]), Vec::<String>::new(), "{when}");
+        }
+    }
+
+    #[test]
+    fn a_condition_that_is_surely_not_boolean_is_an_error() {
+        let msg = |kind: &str| {
+            format!("a condition must be true or false, but this is a {kind}: compare it (for example `… == …` or `… in params.…`) (in `when`)")
+        };
+        for (when, kind) in [
+            ("port.number", "number"),
+            ("port.banner", "string"),
+            ("target.tags", "list"),
+            ("target", "map"),
+            ("'yes'", "string"),
+            ("port.banner.lowerAscii()", "string"),
+            ("size(port.banner)", "number"),
+            ("port.number + 1", "number"),
+            ("port.open ? 'yes' : 'no'", "string"),
+            ("[1].map(x, x)", "list"),
+            ("params.ports", "list"),
+        ] {
+            let text = with_when(when);
+            assert_eq!(
+                errs(&[("a.toml", &text)]),
+                [format!("a.toml:7:9: {}", msg(kind))],
+                "{when}"
+            );
+        }
+        // Boolean, or not known before the facts are in: accepted.
+        for when in [
+            "port.open",
+            "true",
+            "!port.open",
+            "port.open ? port.number > 1 : false",
+            "[1].exists(x, x == 1)",
+            "params.ports[0] == 23",
+            "port.open ? port.number : port.open",
+        ] {
+            let text = with_when(when);
+            assert_eq!(
+                problems(&[("a.toml", &text)]),
+                Vec::<String>::new(),
+                "{when}"
+            );
+        }
     }
 
     #[test]
@@ -1385,6 +1590,7 @@ enabled = false
         let sources = RuleSources {
             builtin: false,
             paths: vec![At::new(dir.path().to_path_buf())],
+            replaced: Vec::new(),
         };
         let rs = RuleSet::load(&sources, &overrides()).unwrap();
         let names: Vec<String> = rs.packs().into_iter().map(|p| p.name).collect();
@@ -1399,6 +1605,7 @@ enabled = false
         let sources = RuleSources {
             builtin: true,
             paths: vec![At::with_origin(missing.clone(), "posture.toml:3:10")],
+            replaced: Vec::new(),
         };
         let e = RuleSet::load(&sources, &overrides()).unwrap_err();
         assert_eq!(e.len(), 1);

@@ -82,6 +82,9 @@ pub struct RuleSources {
     pub builtin: bool,
     /// User rule files, or directories (every `*.toml` directly inside, in name order).
     pub paths: Vec<At<PathBuf>>,
+    /// Built-in packs (`ports.toml`) left out because `paths` hold an identical copy (the
+    /// `rules/` directory of a checkout, being validated).
+    pub replaced: Vec<String>,
 }
 
 impl Default for RuleSources {
@@ -89,6 +92,7 @@ impl Default for RuleSources {
         RuleSources {
             builtin: true,
             paths: Vec::new(),
+            replaced: Vec::new(),
         }
     }
 }

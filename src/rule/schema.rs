@@ -54,6 +54,17 @@ impl Schema {
         }
     }
 
+    /// The kind of value a path of this schema holds, when it is certain. `null` in the
+    /// sample says nothing about the real value's kind.
+    fn value_kind(&self) -> Option<&'static str> {
+        match self {
+            Schema::Any | Schema::Scalar("null") => None,
+            Schema::Scalar(k) => Some(k),
+            Schema::Object(_) => Some("map"),
+            Schema::List(_) => Some("list"),
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Schema::Any => "value",
@@ -127,6 +138,24 @@ pub(crate) struct FieldReport {
     pub problems: Vec<FieldProblem>,
     /// Fact paths read (dotted, from a top-level fact variable), maximal ones only.
     pub reads: BTreeSet<String>,
+    /// The kind of value the whole expression yields, when the walk can tell (`bool`,
+    /// `string`, `number`, `list`, …): a `when` that is surely not `bool` can never fire.
+    pub kind: Option<&'static str>,
+    /// Every named function the expression calls (operators aside), to be checked against
+    /// the CEL environment.
+    pub calls: Vec<CallSite>,
+}
+
+/// A call of a named function: `size(x)`, `x.startsWith(y)`, `optional.of(x)`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CallSite {
+    pub expr_id: u64,
+    /// The name as written, qualified when called on a namespace (`optional.of`).
+    pub name: String,
+    /// A call of the same function, with no arguments, that resolves the name as this call
+    /// does: evaluating it fails with "undeclared reference" exactly when the function does
+    /// not exist (a wrong argument list fails differently).
+    pub probe: String,
 }
 
 /// Checks every field path of `expr` against `vars`.
@@ -136,7 +165,7 @@ pub(crate) fn check_fields(expr: &IdedExpr, vars: &VarSchema) -> FieldReport {
         scopes: Vec::new(),
         report: FieldReport::default(),
     };
-    w.walk(expr);
+    w.report.kind = w.walk(expr).kind;
     let reads = std::mem::take(&mut w.report.reads);
     // Keep only maximal paths: `port` is implied by `port.open`.
     w.report.reads = reads
@@ -158,6 +187,8 @@ struct Shape<'s> {
     path: Option<String>,
     /// True when that root is a fact variable (its paths are evidence).
     fact: bool,
+    /// The kind of value, when known (see [`FieldReport::kind`]).
+    kind: Option<&'static str>,
 }
 
 impl<'s> Shape<'s> {
@@ -166,6 +197,14 @@ impl<'s> Shape<'s> {
             schema: None,
             path: None,
             fact: false,
+            kind: None,
+        }
+    }
+
+    fn of_kind(kind: Option<&'static str>) -> Shape<'s> {
+        Shape {
+            kind,
+            ..Shape::unchecked()
         }
     }
 }
@@ -187,6 +226,14 @@ impl<'s> Walker<'s> {
     }
 
     fn walk(&mut self, e: &IdedExpr) -> Shape<'s> {
+        let mut shape = self.walk_node(e);
+        if shape.kind.is_none() {
+            shape.kind = shape.schema.and_then(Schema::value_kind);
+        }
+        shape
+    }
+
+    fn walk_node(&mut self, e: &IdedExpr) -> Shape<'s> {
         match &e.expr {
             Expr::Ident(name) => self.ident(e.id, name),
             Expr::Select(sel) => {
@@ -213,17 +260,23 @@ impl<'s> Walker<'s> {
                     self.walk(&call.args[1]);
                     return self.index(e.id, base, &call.args[1]);
                 }
+                if call
+                    .func_name
+                    .starts_with(|c: char| c.is_ascii_alphabetic())
+                {
+                    let site = self.call_site(e.id, &call.func_name, call.target.as_deref());
+                    self.report.calls.push(site);
+                }
                 if let Some(t) = &call.target {
                     self.walk(t);
                 }
-                for a in &call.args {
-                    self.walk(a);
-                }
-                Shape::unchecked()
+                let args: Vec<Option<&'static str>> =
+                    call.args.iter().map(|a| self.walk(a).kind).collect();
+                Shape::of_kind(call_kind(&call.func_name, call.target.is_some(), &args))
             }
             Expr::Comprehension(c) => {
                 let range = self.walk(&c.iter_range);
-                self.walk(&c.accu_init);
+                let init = self.walk(&c.accu_init);
                 let (first, second) = element_schemas(range.schema, c.iter_var2.is_some());
                 let depth = self.scopes.len();
                 match &c.iter_var2 {
@@ -236,15 +289,20 @@ impl<'s> Walker<'s> {
                 self.scopes.push((c.accu_var.clone(), None));
                 self.walk(&c.loop_cond);
                 self.walk(&c.loop_step);
-                self.walk(&c.result);
+                let result = self.walk(&c.result);
                 self.scopes.truncate(depth);
-                Shape::unchecked()
+                // `all`/`exists` return their accumulator (a bool), `map`/`filter` theirs
+                // (a list); `exists_one` compares its count.
+                match &c.result.expr {
+                    Expr::Ident(n) if *n == c.accu_var => Shape::of_kind(init.kind),
+                    _ => Shape::of_kind(result.kind),
+                }
             }
             Expr::List(l) => {
                 for x in &l.elements {
                     self.walk(x);
                 }
-                Shape::unchecked()
+                Shape::of_kind(Some("list"))
             }
             Expr::Map(m) => {
                 for entry in &m.entries {
@@ -253,7 +311,7 @@ impl<'s> Walker<'s> {
                         self.walk(&me.value);
                     }
                 }
-                Shape::unchecked()
+                Shape::of_kind(Some("map"))
             }
             Expr::Struct(s) => {
                 for entry in &s.entries {
@@ -269,7 +327,32 @@ impl<'s> Walker<'s> {
                 }
                 Shape::unchecked()
             }
-            Expr::Literal(_) | Expr::Unspecified => Shape::unchecked(),
+            Expr::Literal(l) => Shape::of_kind(Some(literal_kind(l))),
+            Expr::Unspecified => Shape::unchecked(),
+        }
+    }
+
+    /// The call site of `name` (called on `target`, if any) and its probe.
+    fn call_site(&self, expr_id: u64, name: &str, target: Option<&IdedExpr>) -> CallSite {
+        // A namespace (`optional.of`) rather than a value: a type name no scope rebinds.
+        let namespace = match target.map(|t| &t.expr) {
+            Some(Expr::Ident(ns))
+                if TYPE_IDENTS.contains(&ns.as_str())
+                    && !self.scopes.iter().any(|(n, _)| n == ns) =>
+            {
+                Some(ns.as_str())
+            }
+            _ => None,
+        };
+        let (name, probe) = match (target, namespace) {
+            (None, _) => (name.to_string(), format!("{name}()")),
+            (Some(_), Some(ns)) => (format!("{ns}.{name}"), format!("{ns}.{name}()")),
+            (Some(_), None) => (name.to_string(), format!("null.{name}()")),
+        };
+        CallSite {
+            expr_id,
+            name,
+            probe,
         }
     }
 
@@ -279,6 +362,7 @@ impl<'s> Walker<'s> {
                 schema: *schema,
                 path: None,
                 fact: false,
+                kind: None,
             };
         }
         if name == "params" {
@@ -286,6 +370,7 @@ impl<'s> Walker<'s> {
                 schema: Some(&self.vars.params),
                 path: Some("params".into()),
                 fact: false,
+                kind: None,
             };
         }
         match &self.vars.facts {
@@ -297,6 +382,7 @@ impl<'s> Walker<'s> {
                         schema: Some(schema),
                         path: Some(name.to_string()),
                         fact: true,
+                        kind: None,
                     }
                 } else {
                     if !name.starts_with('@') && !TYPE_IDENTS.contains(&name) {
@@ -329,12 +415,14 @@ impl<'s> Walker<'s> {
                 schema: Some(schema),
                 path: self.record(path, base.fact),
                 fact: base.fact,
+                kind: None,
             },
             Schema::Object(keys) => match keys.get(field) {
                 Some(child) => Shape {
                     schema: Some(child),
                     path: self.record(path, base.fact),
                     fact: base.fact,
+                    kind: None,
                 },
                 None => {
                     let shown = path.unwrap_or_else(|| field.to_string());
@@ -381,11 +469,13 @@ impl<'s> Walker<'s> {
                 schema: Some(schema),
                 path: None,
                 fact: false,
+                kind: None,
             },
             Schema::List(elem) => Shape {
                 schema: Some(elem),
                 path: None,
                 fact: false,
+                kind: None,
             },
             Schema::Object(keys) => match &key.expr {
                 Expr::Literal(LiteralValue::String(s)) => self.field(id, base, s.inner()),
@@ -393,6 +483,7 @@ impl<'s> Walker<'s> {
                     schema: uniform(keys),
                     path: None,
                     fact: false,
+                    kind: None,
                 },
             },
             Schema::Scalar(_) => Shape::unchecked(),
@@ -407,6 +498,58 @@ impl<'s> Walker<'s> {
             }
         }
         path
+    }
+}
+
+/// The kind of a literal.
+fn literal_kind(l: &LiteralValue) -> &'static str {
+    match l {
+        LiteralValue::Boolean(_) => "bool",
+        LiteralValue::Int(_) | LiteralValue::UInt(_) | LiteralValue::Double(_) => "number",
+        LiteralValue::String(_) => "string",
+        LiteralValue::Bytes(_) => "bytes",
+        LiteralValue::Null => "null",
+    }
+}
+
+/// The kind of value a call yields, when the function alone (or its operands) says so.
+/// Only what is certain: an unknown function or mixed operands give `None`.
+fn call_kind(name: &str, member: bool, args: &[Option<&'static str>]) -> Option<&'static str> {
+    match name {
+        operators::LOGICAL_AND
+        | operators::LOGICAL_OR
+        | operators::LOGICAL_NOT
+        | operators::EQUALS
+        | operators::NOT_EQUALS
+        | operators::LESS
+        | operators::LESS_EQUALS
+        | operators::GREATER
+        | operators::GREATER_EQUALS
+        | operators::IN
+        | operators::NOT_STRICTLY_FALSE => Some("bool"),
+        operators::ADD
+        | operators::SUBSTRACT
+        | operators::MULTIPLY
+        | operators::DIVIDE
+        | operators::MODULO
+        | operators::NEGATE => args.first().copied().flatten().filter(|k| *k != "bool"),
+        operators::CONDITIONAL => match args {
+            [_, Some(a), Some(b)] if a == b => Some(a),
+            _ => None,
+        },
+        "size" | "int" | "uint" | "double" => Some("number"),
+        "string" => Some("string"),
+        "bytes" => Some("bytes"),
+        "matches" => Some("bool"),
+        "startsWith" | "endsWith" | "contains" if member => Some("bool"),
+        "lowerAscii" | "upperAscii" | "trim" | "replace" | "substring" | "charAt" | "join"
+            if member =>
+        {
+            Some("string")
+        }
+        "split" if member => Some("list"),
+        "indexOf" | "lastIndexOf" if member => Some("number"),
+        _ => None,
     }
 }
 
