@@ -805,6 +805,9 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
         },
         (None, None) => None,
     };
+    if !args.list_targets {
+        check_report_paths(args, &mut errors);
+    }
     if targets.is_empty() && domains.is_empty() && subdomains.is_empty() && errors.is_empty() {
         errors.push(
             "no targets: give them as arguments, with --targets-file, or in --config posture.toml"
@@ -921,6 +924,36 @@ fn run_scan_command(args: &ScanArgs, quiet: bool) -> u8 {
         }
     };
     runtime.block_on(scan_and_report(plan, outputs, quiet))
+}
+
+/// A report that cannot be written is found before the scan, not after it: each path is
+/// checked the way it will be written, and two reports may not share a file (the second
+/// would replace the first).
+fn check_report_paths(args: &ScanArgs, errors: &mut Vec<String>) {
+    let paths = [
+        ("--sarif", &args.sarif),
+        ("--json", &args.json),
+        ("--html", &args.reports.html),
+        ("--markdown", &args.reports.markdown),
+        ("--junit", &args.reports.junit),
+    ];
+    let mut seen: Vec<(&str, &Path)> = Vec::new();
+    for (flag, path) in paths {
+        let Some(path) = path.as_deref() else {
+            continue;
+        };
+        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == path) {
+            errors.push(format!(
+                "{flag} {}: also given to {other}; each report needs its own file",
+                path.display()
+            ));
+            continue;
+        }
+        seen.push((flag, path));
+        if let Err(e) = report::atomic::check_writable(path) {
+            errors.push(format!("{flag} {}: {e}", path.display()));
+        }
+    }
 }
 
 /// Prepares, runs and reports one scan; returns the exit code.

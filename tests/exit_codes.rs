@@ -101,19 +101,54 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn unwritable_report_exits_2_but_writes_the_others() {
+fn unwritable_report_exits_2_before_the_scan() {
     let ls = listeners(1);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
-    posture()
-        .args(["scan", "-q", &format!("127.0.0.1:{}", ports_of(&ls)[0])])
+    let target = format!("127.0.0.1:{}", ports_of(&ls)[0]);
+    let out = posture()
+        .args(["scan", "-q", &target])
         .arg("--sarif")
         .arg(dir.path().join("missing-dir/r.sarif"))
         .arg("--json")
         .arg(&json)
         .assert()
         .code(2);
-    assert!(json.exists());
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("--sarif") && err.contains("missing-dir"),
+        "{err}"
+    );
+    // Refused before anything was scanned: no half set of reports.
+    assert!(!json.exists());
+    // Two reports in one file: the second would replace the first.
+    let out = posture()
+        .args(["scan", "-q", &target, "--json"])
+        .arg(&json)
+        .arg("--html")
+        .arg(&json)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("also given to --json"), "{err}");
+
+    // A report that fails when written (after the scan) still lets the others be written.
+    posture()
+        .args(["scan", "-q", "--fail-on", "none", &target, "--json"])
+        .arg(&json)
+        .assert()
+        .code(0);
+    let html = dir.path().join("r.html");
+    posture()
+        .arg("report")
+        .arg(&json)
+        .arg("--sarif")
+        .arg(dir.path().join("missing-dir/r.sarif"))
+        .arg("--html")
+        .arg(&html)
+        .assert()
+        .code(2);
+    assert!(html.exists());
 }
 
 #[test]

@@ -71,6 +71,34 @@ where
     Ok(())
 }
 
+/// Checks, before a scan that may run for hours, that `path` can be written the way
+/// [`write_atomic_with`] will write it: it is not a directory, and its directory exists and
+/// accepts a new file (one is created and removed). `-` (stdout) always can.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    if is_stdout(path) {
+        return Ok(());
+    }
+    if path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a directory, not a file",
+        ));
+    }
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "does not name a file"))?;
+    let dir = parent_dir(path);
+    let (temp, file) = create_temp(&dir, file_name).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create a file in `{}`: {e}", dir.display()),
+        )
+    })?;
+    drop(file);
+    let _ = fs::remove_file(&temp);
+    Ok(())
+}
+
 /// The directory the file lives in; `.` for a bare file name.
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -128,6 +156,19 @@ fn sync_dir(dir: &Path) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn writability_is_checked_without_leaving_anything_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        super::check_writable(&dir.path().join("out.json")).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        super::check_writable(std::path::Path::new("-")).unwrap();
+        let e = super::check_writable(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("directory"), "{e}");
+        let missing = dir.path().join("no/such/dir/out.sarif");
+        let e = super::check_writable(&missing).unwrap_err();
+        assert!(e.to_string().contains("no/such/dir"), "{e}");
+    }
+
     use super::*;
 
     fn entries(dir: &Path) -> Vec<String> {
