@@ -636,7 +636,8 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
                 (None, true)
             }
         },
-        (None, Some(s)) => (Some(s.clone()), true),
+        // posture.toml's default list: targets that name their port keep just that port.
+        (None, Some(s)) => (Some(s.clone()), false),
         (None, None) => (PortSpec::parse("top100").ok(), false),
     };
     let ports_text = args

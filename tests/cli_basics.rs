@@ -129,3 +129,73 @@ fn a_suppression_of_an_unknown_rule_is_a_usage_error_naming_its_line() {
     assert!(err.contains("posture.toml:4"), "{err}");
     assert!(err.contains("unknown rule id `port.risky-servce`"), "{err}");
 }
+
+/// Which ports each target scans: `--ports` on the command line wins, then a target's own
+/// `ports`, then `[scan] ports`; a target naming its port keeps exactly it unless a list was
+/// given for it.
+#[test]
+fn port_precedence_between_flags_inventory_and_explicit_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("posture.toml"),
+        r#"[scan]
+ports = "22,80"
+
+[[target]]
+host = "127.0.0.1"
+
+[[target]]
+host = "127.0.0.2"
+ports = "443"
+
+[[target]]
+host = "127.0.0.3:8443"
+
+[[target]]
+host = "127.0.0.4:8443"
+ports = "9000"
+"#,
+    )
+    .unwrap();
+    let listed = |extra: &[&str]| -> Vec<String> {
+        let out = posture()
+            .current_dir(dir.path())
+            .args(["scan", "--config", "posture.toml", "--list-targets"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        listed(&[]),
+        [
+            "127.0.0.1:22",
+            "127.0.0.1:80",
+            "127.0.0.2:443",
+            "127.0.0.3:8443",
+            "127.0.0.4:8443",
+            "127.0.0.4:9000"
+        ]
+    );
+    assert_eq!(
+        listed(&["--ports", "25"]),
+        [
+            "127.0.0.1:25",
+            "127.0.0.2:25",
+            "127.0.0.3:25",
+            "127.0.0.3:8443",
+            "127.0.0.4:25",
+            "127.0.0.4:8443"
+        ]
+    );
+}

@@ -62,7 +62,9 @@ pub struct ScanPlan {
     pub ports: Arc<[u16]>,
     /// `--ports` as written (for the report's scope).
     pub ports_text: String,
-    /// True when the user gave `--ports` explicitly: `host:port` targets then scan those too.
+    /// True when `--ports` was given on the command line: it then applies to every target,
+    /// `host:port` and inventory targets with their own `ports` included (see
+    /// [`ScanPlan::ports_for`]).
     pub ports_explicit: bool,
     /// Extra ports on which TLS is attempted (`--tls-ports`).
     pub tls_ports: Arc<[u16]>,
@@ -155,22 +157,28 @@ pub enum PlanError {
 }
 
 impl ScanPlan {
-    /// The ports a target scans: its own list from the inventory, else its explicit port
-    /// (plus `--ports` when given explicitly), else `--ports`.
+    /// The ports a target scans. `--ports` on the command line is the most deliberate ask and
+    /// wins; then the target's own `ports` (posture.toml); then `[scan] ports`, else top100.
+    /// A target that names its port (`host:port`, a URL) scans exactly that port, plus
+    /// `--ports` from the command line or its own `ports` when given: a default list is not
+    /// added to it.
     pub fn ports_for(&self, t: &TargetSpec) -> Arc<[u16]> {
-        if let Some(p) = &t.ports {
-            return p.clone();
-        }
-        match t.port {
-            Some(p) if self.ports_explicit => {
-                let mut v: Vec<u16> = self.ports.to_vec();
+        let listed = if self.ports_explicit {
+            Some(&self.ports)
+        } else {
+            t.ports.as_ref()
+        };
+        match (t.port, listed) {
+            (Some(p), Some(list)) => {
+                let mut v: Vec<u16> = list.to_vec();
                 if !v.contains(&p) {
                     v.push(p);
                 }
                 v.into()
             }
-            Some(p) => Arc::from([p]),
-            None => self.ports.clone(),
+            (Some(p), None) => Arc::from([p]),
+            (None, Some(list)) => list.clone(),
+            (None, None) => self.ports.clone(),
         }
     }
 
