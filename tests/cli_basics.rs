@@ -199,3 +199,66 @@ ports = "9000"
         ]
     );
 }
+
+/// A host given twice, or an address inside a listed range, is connected to once and counted
+/// once; the same endpoint under another URL scheme is a different ask and stays.
+#[test]
+fn overlapping_targets_are_swept_once() {
+    let listed = |args: &[&str]| -> Vec<String> {
+        let out = posture()
+            .args(["scan", "--list-targets"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    };
+    assert_eq!(
+        listed(&["127.0.0.1", "127.0.0.1", "--ports", "22"]),
+        ["127.0.0.1:22"]
+    );
+    assert_eq!(
+        listed(&["127.0.0.0/31", "127.0.0.1", "127.0.0.1:24", "--ports", "22"]),
+        ["127.0.0.0:22", "127.0.0.1:22", "127.0.0.1:24"]
+    );
+    assert_eq!(
+        listed(&["127.0.0.1:22", "https://127.0.0.1:22/"]),
+        ["127.0.0.1:22", "127.0.0.1:22\t\thttps"]
+    );
+
+    // The statistics of a real scan count the endpoint once.
+    let ls = listeners(1);
+    let port = ports_of(&ls)[0];
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let target = format!("127.0.0.1:{port}");
+    posture()
+        .args([
+            "scan",
+            "-q",
+            "--fail-on",
+            "none",
+            &target,
+            &target,
+            "127.0.0.1",
+        ])
+        .args(["--ports", &port.to_string(), "--json"])
+        .arg(&json)
+        .assert()
+        .code(0);
+    let report = read_json(&json);
+    let stats = &report["scan"]["stats"];
+    assert_eq!(
+        (stats["ports_scanned"].as_u64(), stats["open"].as_u64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
+    assert_eq!(open_ports(&report), [port]);
+}

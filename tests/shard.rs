@@ -218,18 +218,14 @@ proptest! {
 fn a_name_port_keeps_all_its_addresses_together() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("posture.toml");
-    std::fs::write(
-        &config,
-        "[[target]]\nhost = \"h2.shard.test\"\nports = \"1-64\"\n",
-    )
-    .unwrap();
+    std::fs::write(&config, "[[target]]\nhost = \"h2.shard.test\"\n").unwrap();
     let s = Scope {
         ips: vec![],
         v4_nets: vec![],
         v6_nets: vec![],
         names: vec![],
         domains: BTreeSet::new(),
-        ports: BTreeSet::from([80]),
+        ports: (1..=64).collect(),
         exclude: None,
     };
     let mut owners: BTreeMap<u16, BTreeSet<u32>> = BTreeMap::new();

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod fdlimit;
 pub mod inventory;
 pub mod limits;
+pub mod overlap;
 pub mod plan;
 pub mod ports;
 pub mod run;

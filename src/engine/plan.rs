@@ -357,6 +357,8 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
         });
     }
 
+    super::overlap::drop_repeats(plan, &mut groups);
+
     let hosts = count_hosts(
         groups.iter().filter_map(|g| match &g.addrs {
             AddrList::Block(b) => Some(b),

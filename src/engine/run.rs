@@ -298,8 +298,10 @@ struct Intake<'a> {
     /// At most `concurrency` endpoints assessed at once.
     sem: Arc<Semaphore>,
     tasks: JoinSet<Assessed>,
-    /// (host, address, port) already assessed: overlapping targets sweep an endpoint twice.
-    seen: HashSet<(Arc<str>, IpAddr, u16)>,
+    /// (host, address, port, URL scheme) already assessed: two ranges that partly overlap
+    /// sweep an endpoint twice (exact repeats are dropped before the sweep, see
+    /// [`super::overlap`]); the same endpoint under two schemes is two asks.
+    seen: HashSet<(Arc<str>, IpAddr, u16, Option<crate::target::Scheme>)>,
     subjects: Vec<SubjectFacts>,
     findings: Vec<Finding>,
     incomplete: Vec<IncompleteEndpoint>,
@@ -330,7 +332,7 @@ impl Intake<'_> {
         };
         let (stage, reason) = match r.verdict {
             SweepVerdict::Open => {
-                if self.seen.insert((host, r.addr, r.port)) {
+                if self.seen.insert((host, r.addr, r.port, ep.scheme)) {
                     self.assess(ep, connected).await;
                 }
                 return;

@@ -53,6 +53,24 @@ impl AddrBlock {
         (0..self.count).map_while(|i| self.nth(i))
     }
 
+    /// Whether `ip` is one of the block's addresses (same family).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (start, end) = self.as_range();
+        let at = match (self.first, ip) {
+            (IpAddr::V4(_), IpAddr::V4(a)) => u128::from(u32::from(a)),
+            (IpAddr::V6(_), IpAddr::V6(a)) => u128::from(a),
+            _ => return false,
+        };
+        start <= at && at < end
+    }
+
+    /// Whether every address of `other` is one of this block's (same family).
+    pub fn covers(&self, other: &AddrBlock) -> bool {
+        let (start, end) = self.as_range();
+        let (o_start, o_end) = other.as_range();
+        self.first.is_ipv4() == other.first.is_ipv4() && start <= o_start && o_end <= end
+    }
+
     fn as_range(&self) -> (u128, u128) {
         let start = match self.first {
             IpAddr::V4(a) => u128::from(u32::from(a)),
