@@ -33,7 +33,7 @@ struct RawConfig {
     #[serde(default)]
     suppress: Vec<Spanned<RawSuppress>>,
     #[serde(default)]
-    limits: Option<Limits>,
+    limits: Option<Spanned<Limits>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,12 +41,12 @@ struct RawConfig {
 struct RawScan {
     ports: Option<Spanned<String>>,
     checks: Option<Vec<Spanned<String>>>,
-    concurrency: Option<usize>,
+    concurrency: Option<Spanned<usize>>,
     host_concurrency: Option<usize>,
     rate: Option<u64>,
-    timeout_ms: Option<u64>,
-    endpoint_timeout_ms: Option<u64>,
-    max_hosts: Option<u64>,
+    timeout_ms: Option<Spanned<u64>>,
+    endpoint_timeout_ms: Option<Spanned<u64>>,
+    max_hosts: Option<Spanned<u64>>,
     resolver: Option<Spanned<String>>,
     ns_port: Option<u16>,
     fail_on: Option<Spanned<String>>,
@@ -254,6 +254,28 @@ pub fn line_col(src: &str, offset: usize) -> (u32, u32) {
     (line as u32, col as u32)
 }
 
+/// Where `key` is set in the table that starts at `table` (its first `key =` at the start of
+/// a line before the next `[header]`), else the table itself: serde gives spans for tables,
+/// not for their plain fields.
+fn key_span(src: &str, table: std::ops::Range<usize>, key: &str) -> std::ops::Range<usize> {
+    let body = src.get(table.start..).unwrap_or("");
+    let mut offset = 0;
+    for (i, line) in body.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                let start = table.start + offset + (line.len() - trimmed.len());
+                return start..start + key.len();
+            }
+        }
+        offset += line.len();
+    }
+    table
+}
+
 /// The 1-based line of the `[[header]]` that opens the table whose body starts at `offset`.
 fn header_line(src: &str, offset: usize, header: &str) -> u32 {
     let offset = offset.min(src.len());
@@ -314,18 +336,63 @@ impl Config {
                 .checks
                 .as_ref()
                 .map(|c| c.iter().map(|x| x.get_ref().clone()).collect()),
-            concurrency: s.concurrency,
+            concurrency: s.concurrency.as_ref().map(|v| *v.get_ref()),
             host_concurrency: s.host_concurrency,
             rate: s.rate,
-            timeout_ms: s.timeout_ms,
-            endpoint_timeout_ms: s.endpoint_timeout_ms,
-            max_hosts: s.max_hosts,
+            timeout_ms: s.timeout_ms.as_ref().map(|v| *v.get_ref()),
+            endpoint_timeout_ms: s.endpoint_timeout_ms.as_ref().map(|v| *v.get_ref()),
+            max_hosts: s.max_hosts.as_ref().map(|v| *v.get_ref()),
             ns_port: s.ns_port,
             allow_incomplete: s.allow_incomplete,
             sarif_category: s.sarif_category.clone(),
             ca_file: s.ca_file.as_ref().map(|p| base.join(p)),
             ..ScanSettings::default()
         };
+        // Zero would mean "no time" or "nothing at once": a scan that cannot run.
+        for (key, value) in [
+            (
+                "concurrency",
+                s.concurrency
+                    .as_ref()
+                    .map(|v| (*v.get_ref() as u64, v.span())),
+            ),
+            (
+                "timeout_ms",
+                s.timeout_ms.as_ref().map(|v| (*v.get_ref(), v.span())),
+            ),
+            (
+                "endpoint_timeout_ms",
+                s.endpoint_timeout_ms
+                    .as_ref()
+                    .map(|v| (*v.get_ref(), v.span())),
+            ),
+            (
+                "max_hosts",
+                s.max_hosts.as_ref().map(|v| (*v.get_ref(), v.span())),
+            ),
+        ] {
+            if let Some((0, span)) = value {
+                errors.push(format!("{}: [scan] {key} must be greater than 0", at(span)));
+            }
+        }
+        if let Some(limits) = &raw.limits {
+            let l = limits.get_ref();
+            for (key, value) in [
+                ("timeout_ms", l.timeout_ms),
+                ("probe_deadline_ms", l.probe_deadline_ms),
+                ("endpoint_timeout_ms", l.endpoint_timeout_ms),
+                ("concurrency", l.concurrency as u64),
+                ("max_hosts", l.max_hosts),
+            ] {
+                if value == 0 {
+                    let span = key_span(src, limits.span(), key);
+                    errors.push(format!(
+                        "{}: [limits] {key} must be greater than 0",
+                        at(span)
+                    ));
+                }
+            }
+        }
         if let Some(checks) = &s.checks {
             for c in checks {
                 if !crate::cli::CHECK_FAMILIES.contains(&c.get_ref().as_str()) {
@@ -504,7 +571,7 @@ impl Config {
             domains,
             rules,
             suppressions,
-            limits: raw.limits,
+            limits: raw.limits.map(Spanned::into_inner),
         })
     }
 }
@@ -555,6 +622,22 @@ mod tests {
 
     fn parse(src: &str) -> Result<Config, ConfigErrors> {
         Config::parse(src, Path::new("posture.toml"))
+    }
+
+    #[test]
+    fn zero_limits_are_errors_at_their_key() {
+        let e = parse(
+            "[scan]\ntimeout_ms = 0\nconcurrency = 4\n\n[limits]\nbanner_bytes = 10\n  endpoint_timeout_ms = 0\n\n[[target]]\nhost = \"h\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.0,
+            [
+                "posture.toml:2:14: [scan] timeout_ms must be greater than 0",
+                "posture.toml:7:3: [limits] endpoint_timeout_ms must be greater than 0",
+            ]
+        );
+        assert!(parse("[limits]\nconcurrency = 8\n").is_ok());
     }
 
     #[test]
