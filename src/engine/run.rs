@@ -14,7 +14,7 @@ use crate::fact::SubjectFacts;
 use crate::finding::{sort_findings, Finding};
 use crate::outcome::{IncompleteEndpoint, ScanMeta, ScanOutcome, ScanStats, Scope, ToolInfo};
 use crate::target::Endpoint;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +23,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+
+/// How often the run loop looks at the Ctrl-C flag.
+const INTERRUPT_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Open ports queued between the sweep threads and the probe tasks. When the probes fall
 /// behind, the sweep blocks instead of buffering without bound.
@@ -163,29 +166,37 @@ async fn execute_here(
         groups: &prepared.groups,
         sem: Arc::new(Semaphore::new(plan.limits.concurrency.max(1))),
         tasks: JoinSet::new(),
+        in_flight: HashMap::new(),
+        interrupted: false,
         seen: HashSet::new(),
         subjects: Vec::new(),
         findings: Vec::new(),
         incomplete,
     };
-    loop {
+    // Until the sweep is over and every endpoint is assessed. Ctrl-C is noticed within a
+    // tick: endpoints still being assessed are stopped and listed as interrupted instead of
+    // running on to their own deadline (20 s by default).
+    let mut sweeping = true;
+    let mut tick = tokio::time::interval(INTERRUPT_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while sweeping || !intake.tasks.is_empty() {
         tokio::select! {
-            msg = rx.recv() => {
-                let Some(batch) = msg else { break };
-                for (r, connected) in batch {
-                    intake.take(r, connected).await;
+            msg = rx.recv(), if sweeping => match msg {
+                Some(batch) => {
+                    for (r, connected) in batch {
+                        intake.take(r, connected).await;
+                    }
+                }
+                None => sweeping = false,
+            },
+            Some(done) = intake.tasks.join_next_with_id(), if !intake.tasks.is_empty() => {
+                intake.finished(done);
+            }
+            _ = tick.tick(), if !intake.interrupted => {
+                if cancel.load(Ordering::Relaxed) {
+                    intake.interrupt();
                 }
             }
-            Some(done) = intake.tasks.join_next(), if !intake.tasks.is_empty() => {
-                if let Ok(r) = done {
-                    intake.absorb(r);
-                }
-            }
-        }
-    }
-    while let Some(done) = intake.tasks.join_next().await {
-        if let Ok(r) = done {
-            intake.absorb(r);
         }
     }
     match dns_phase.await {
@@ -298,6 +309,10 @@ struct Intake<'a> {
     /// At most `concurrency` endpoints assessed at once.
     sem: Arc<Semaphore>,
     tasks: JoinSet<Assessed>,
+    /// The endpoint (as reports show it) each spawned task assesses.
+    in_flight: HashMap<tokio::task::Id, String>,
+    /// Ctrl-C was seen: no endpoint is started any more.
+    interrupted: bool,
     /// (host, address, port, URL scheme) already assessed: two ranges that partly overlap
     /// sweep an endpoint twice (exact repeats are dropped before the sweep, see
     /// [`super::overlap`]); the same endpoint under two schemes is two asks.
@@ -312,6 +327,38 @@ impl Intake<'_> {
         self.subjects.extend(r.subjects);
         self.findings.extend(r.findings);
         self.incomplete.extend(r.incomplete);
+    }
+
+    /// A spawned assessment ended: its result, or why there is none.
+    fn finished(&mut self, done: Result<(tokio::task::Id, Assessed), tokio::task::JoinError>) {
+        let (id, reason) = match done {
+            Ok((id, r)) => {
+                self.in_flight.remove(&id);
+                self.absorb(r);
+                return;
+            }
+            Err(e) if e.is_cancelled() => (e.id(), INTERRUPTED_REASON.to_string()),
+            // A bug, not a fact about the target; the endpoint is listed rather than lost.
+            Err(e) => (e.id(), format!("the assessment failed: {e}")),
+        };
+        if let Some(endpoint) = self.in_flight.remove(&id) {
+            let stage = if self.interrupted {
+                "interrupted"
+            } else {
+                "internal"
+            };
+            self.incomplete.push(IncompleteEndpoint {
+                endpoint,
+                stage: stage.into(),
+                reason,
+            });
+        }
+    }
+
+    /// Ctrl-C: stop every assessment in flight (each is then listed as interrupted).
+    fn interrupt(&mut self) {
+        self.interrupted = true;
+        self.tasks.abort_all();
     }
 
     /// One sweep result: an open port is assessed, a silent explicit endpoint or a local
@@ -359,21 +406,55 @@ impl Intake<'_> {
     /// wait on the network become tasks. The task's first poll registers its real waker with
     /// whatever this poll started.
     async fn assess(&mut self, ep: Endpoint, connected: Option<std::net::TcpStream>) {
-        let permit = self.sem.clone().acquire_owned().await;
+        if self.interrupted {
+            self.incomplete.push(IncompleteEndpoint {
+                endpoint: display_with_ip(&ep),
+                stage: "interrupted".into(),
+                reason: INTERRUPTED_REASON.into(),
+            });
+            return;
+        }
+        let shown = display_with_ip(&ep);
+        // At the concurrency limit this waits for a running assessment to end, which can take
+        // up to the endpoint deadline: Ctrl-C is looked at meanwhile.
+        let permit = match self.sem.clone().try_acquire_owned() {
+            Ok(p) => Ok(p),
+            Err(_) => loop {
+                tokio::select! {
+                    biased;
+                    p = self.sem.clone().acquire_owned() => break p,
+                    _ = tokio::time::sleep(INTERRUPT_CHECK) => {
+                        if self.cancel.load(Ordering::Relaxed) {
+                            self.interrupt();
+                            self.incomplete.push(IncompleteEndpoint {
+                                endpoint: shown,
+                                stage: "interrupted".into(),
+                                reason: INTERRUPTED_REASON.into(),
+                            });
+                            return;
+                        }
+                    }
+                }
+            },
+        };
         let (plan, cancel) = (self.plan.clone(), self.cancel.clone());
         let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> =
             Box::pin(async move { assess_endpoint(&plan, ep, connected, &cancel).await });
         match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(r) => self.absorb(r),
             Poll::Pending => {
-                self.tasks.spawn(async move {
+                let task = self.tasks.spawn(async move {
                     let _permit = permit;
                     work.await
                 });
+                self.in_flight.insert(task.id(), shown);
             }
         }
     }
 }
+
+/// Why an endpoint in flight at Ctrl-C has no result.
+const INTERRUPTED_REASON: &str = "interrupted (Ctrl-C) before the endpoint was fully assessed";
 
 /// RFC 3339 UTC with second precision, as SARIF and the JSON report carry it.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
