@@ -37,7 +37,6 @@ use crate::probe::service::{
 use crate::probe::tls::{probe_tls_on, speaks_tls, StartTls, TlsProbeConfig, TrustStore};
 use crate::target::{Endpoint, Scheme};
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -94,10 +93,9 @@ pub async fn assess_endpoint(
     plan: &ScanPlan,
     ep: Endpoint,
     connected: Option<std::net::TcpStream>,
-    cancel: &AtomicBool,
 ) -> Assessed {
     let deadline = plan.limits.endpoint_timeout();
-    let work = assess_endpoint_inner(plan, &ep, connected, cancel);
+    let work = assess_endpoint_inner(plan, &ep, connected);
     match tokio::time::timeout(deadline, work).await {
         Ok(r) => r,
         Err(_) => Assessed {
@@ -366,7 +364,6 @@ async fn assess_endpoint_inner(
     plan: &ScanPlan,
     ep: &Endpoint,
     mut connected: Option<std::net::TcpStream>,
-    _cancel: &AtomicBool,
 ) -> Assessed {
     let spec = &plan.targets[ep.target];
     let mut w = Work {

@@ -437,9 +437,9 @@ impl Intake<'_> {
                 }
             },
         };
-        let (plan, cancel) = (self.plan.clone(), self.cancel.clone());
+        let plan = self.plan.clone();
         let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> =
-            Box::pin(async move { assess_endpoint(&plan, ep, connected, &cancel).await });
+            Box::pin(async move { assess_endpoint(&plan, ep, connected).await });
         match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(r) => self.absorb(r),
             Poll::Pending => {
