@@ -255,3 +255,52 @@ fn rules_commands_read_posture_toml() {
         "{err}"
     );
 }
+
+/// A user rule whose types clash with the facts (valid CEL, so it loads) judges nothing; the
+/// scan says so instead of passing quietly: the report lists it and the exit code is 3.
+#[test]
+fn a_rule_that_cannot_be_decided_makes_the_scan_incomplete() {
+    let (_rt, ssh) = start_lab(Kind::Ssh);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("corp.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"corp.ssh-port\"\ntitle = \"SSH port\"\nseverity = \"high\"\nsubject = \"port\"\nwhen = \"port.service == 'ssh' && port.number.startsWith('22')\"\nmessage = \"x\"\n",
+    )
+    .unwrap();
+    let json = dir.path().join("r.json");
+    let t = format!("127.0.0.1:{}", ssh.addr.port());
+    posture()
+        .args(["scan", "-q", &t, "--no-builtin-rules", "--rules"])
+        .arg(&rules)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .code(3);
+    let r = read_json(&json);
+    let rule_problems: Vec<&str> = r["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["stage"] == "rule")
+        .filter_map(|i| i["reason"].as_str())
+        .collect();
+    assert_eq!(rule_problems.len(), 1, "{rule_problems:?}");
+    assert!(
+        rule_problems[0].contains("corp.ssh-port") && rule_problems[0].contains(&t),
+        "{}",
+        rule_problems[0]
+    );
+    posture()
+        .args([
+            "scan",
+            "-q",
+            &t,
+            "--no-builtin-rules",
+            "--allow-incomplete",
+            "--rules",
+        ])
+        .arg(&rules)
+        .assert()
+        .code(0);
+}

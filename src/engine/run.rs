@@ -234,6 +234,20 @@ async fn execute_here(
             sweep::SweepStats::default()
         }
     };
+    // A rule that could not judge what it was given leaves the scan incomplete: its policy
+    // was not applied there.
+    for (id, n, first) in plan.rules.troubles() {
+        incomplete.push(IncompleteEndpoint {
+            endpoint: "*".into(),
+            stage: "rule".into(),
+            reason: format!(
+                "rule `{id}` could not be decided on {n} subject{} (no finding from {}); \
+                 first: {first}",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it" } else { "them" },
+            ),
+        });
+    }
     let interrupted = cancel.load(Ordering::Relaxed);
     if interrupted {
         incomplete.push(IncompleteEndpoint {

@@ -14,9 +14,10 @@ use cel::common::types::{
 };
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
-use cel::{Context, Value};
+use cel::{Context, ExecutionError, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// A rule's compiled programs.
 #[derive(Debug)]
@@ -44,6 +45,33 @@ struct ParamsResolver<'a>(&'a dyn Val);
 impl VariableResolver for ParamsResolver<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         (variable == "params").then_some(CowVal::Borrowed(self.0))
+    }
+}
+
+/// Evaluations of one rule that could not be decided for a reason other than an absent fact:
+/// a user rule that compares a string with a number, calls a function on the wrong type, or
+/// yields something other than true/false for these facts. Such a rule silently judges
+/// nothing, so the scan reports it (see [`RuleSet::troubles`]).
+#[derive(Debug, Default)]
+pub(crate) struct Trouble {
+    count: AtomicU64,
+    /// The first one: endpoint and error.
+    first: OnceLock<String>,
+}
+
+impl Trouble {
+    fn record(&self, endpoint: &str, what: impl FnOnce() -> String) {
+        if self.count.fetch_add(1, Ordering::Relaxed) == 0 {
+            let _ = self.first.set(format!("{endpoint}: {}", what()));
+        }
+    }
+
+    /// (evaluations that failed, the first failure).
+    pub(crate) fn get(&self) -> Option<(u64, &str)> {
+        match self.count.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some((n, self.first.get().map_or("", String::as_str))),
+        }
     }
 }
 
@@ -134,10 +162,16 @@ pub(crate) fn judge<'v>(
         Ok(Value::Bool(false)) => return None,
         Ok(other) => {
             tracing::debug!(rule = %rule.id, endpoint = facts.endpoint(), "condition is not a bool: {other:?}");
+            rule.trouble.record(facts.endpoint(), || {
+                format!("the condition gave {other:?}, not true or false")
+            });
             return None;
         }
+        // An absent fact means "no match": that is the rule language's contract.
+        Err(ExecutionError::NoSuchKey(_)) => return None,
         Err(e) => {
             tracing::debug!(rule = %rule.id, endpoint = facts.endpoint(), "condition not decidable, no match: {e}");
+            rule.trouble.record(facts.endpoint(), || e.to_string());
             return None;
         }
     }
@@ -298,6 +332,29 @@ pub(crate) mod tests {
         // Not boolean for these facts (load rejects only what is surely not boolean).
         let rs = rule("port.open ? port.number : port.open", "m");
         assert!(evaluate(&rs, &port(23, "telnet", "banner", true), &loc()).is_empty());
+    }
+
+    #[test]
+    fn undecidable_conditions_are_recorded_absent_facts_are_not() {
+        // Valid CEL whose types only clash with the facts: `startsWith` on a number.
+        let rs = rule("port.open && port.number.startsWith('2')", "m");
+        let facts = port(23, "telnet", "banner", true);
+        assert!(evaluate(&rs, &facts, &loc()).is_empty());
+        assert!(evaluate(&rs, &facts, &loc()).is_empty());
+        let troubles = rs.troubles();
+        assert_eq!(troubles.len(), 1, "{troubles:?}");
+        let (id, n, first) = &troubles[0];
+        assert_eq!((id.as_str(), *n), ("t.r", 2));
+        assert!(first.starts_with(facts.endpoint()), "{first}");
+        assert!(first.contains("startsWith"), "{first}");
+        // A closed port short-circuits: nothing undecidable happened.
+        let rs = rule("port.open && port.number.startsWith('2')", "m");
+        evaluate(&rs, &port(23, "telnet", "banner", false), &loc());
+        assert!(rs.troubles().is_empty());
+        // An absent fact is "no match" by contract, not trouble.
+        let rs = rule("target.owner == 'web'", "m");
+        evaluate(&rs, &facts, &loc());
+        assert!(rs.troubles().is_empty());
     }
 
     #[test]

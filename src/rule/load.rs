@@ -1017,6 +1017,7 @@ fn compile_rule(
         remediation: raw.remediation.map(|r| r.text).unwrap_or_default(),
         help_uri: raw.help_uri,
         tags: raw.tags,
+        trouble: Default::default(),
         compiled: Compiled {
             when,
             message,

@@ -142,6 +142,7 @@ pub struct Rule {
     /// Fact paths the condition reads (its evidence), sorted.
     pub reads: Vec<String>,
     pub(crate) compiled: eval::Compiled,
+    pub(crate) trouble: eval::Trouble,
 }
 
 impl Rule {
@@ -228,6 +229,21 @@ impl RuleSet {
     /// Number of active rules.
     pub fn active_len(&self) -> usize {
         self.rules.iter().filter(|r| r.active).count()
+    }
+
+    /// Rules whose condition could not be decided on some subjects for a reason other than an
+    /// absent fact (see [`eval::Trouble`]), in load order: (rule id, how many subjects, the
+    /// first endpoint and error). Built-in rules are tested against every fact shape; for them
+    /// this stays empty.
+    pub fn troubles(&self) -> Vec<(String, u64, String)> {
+        self.rules
+            .iter()
+            .filter_map(|r| {
+                r.trouble
+                    .get()
+                    .map(|(n, first)| (r.id.clone(), n, first.to_string()))
+            })
+            .collect()
     }
 
     pub(crate) fn env(&self) -> &Arc<cel::Env> {
