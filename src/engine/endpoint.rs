@@ -40,36 +40,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Ports where TLS starts with the first byte by convention (IANA / de-facto service names).
-pub const DIRECT_TLS_PORTS: &[u16] = &[
-    261,   // nsiiops
-    443,   // https
-    465,   // submissions (SMTP over TLS, RFC 8314)
-    563,   // nntps
-    636,   // ldaps
-    853,   // domain-s (DNS over TLS, RFC 7858)
-    989,   // ftps-data
-    990,   // ftps
-    992,   // telnets
-    993,   // imaps
-    994,   // ircs
-    995,   // pop3s
-    2376,  // docker daemon with TLS
-    3269,  // Active Directory global catalog over TLS
-    4443,  // https-alt (de facto)
-    5061,  // sips
-    5986,  // WinRM over HTTPS
-    6443,  // Kubernetes API server
-    6697,  // ircs-u (RFC 7194)
-    8443,  // https-alt
-    8883,  // secure-mqtt
-    9443,  // https-alt (de facto)
-    10250, // kubelet
-];
-
-/// Direct-TLS ports whose application protocol is HTTP: HTTP is probed over TLS there even
-/// when the server selected no ALPN protocol.
-pub const HTTPS_PORTS: &[u16] = &[443, 2376, 4443, 5986, 6443, 8443, 9443, 10250];
+pub use crate::probe::conventions::{DIRECT_TLS_PORTS, HTTPS_PORTS};
 
 /// What assessing one endpoint (or one domain) produced.
 pub struct Assessed {

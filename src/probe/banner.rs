@@ -15,6 +15,7 @@
 //! authentication. Everything else gets nmap's GetRequest, `GET / HTTP/1.0`.
 //! The bytes are built here as pure functions and checked by tests against the specs.
 
+use super::conventions::{DIRECT_TLS_PORTS, HTTP_PORTS};
 use super::service::{contains_ci, is_tls_service, port_service};
 use crate::engine::limits::Limits;
 use std::borrow::Cow;
@@ -384,21 +385,13 @@ pub enum Nudge {
     X11,
 }
 
-/// Ports that serve HTTP although nmap's table names them after something else.
-const HTTP_PORTS: &[u16] = &[
-    81, 82, 83, 591, 2375, 3000, 4000, 5000, 5601, 5984, 7001, 8000, 8008, 8081, 8082, 8086, 8088,
-    8888, 9000, 9090, 9091, 9200, 10255,
-];
-/// Ports that serve TLS from the first byte although their table name does not say so.
-const TLS_PORTS: &[u16] = &[2376, 4443, 6443, 8883, 9443, 10250];
-
 impl Nudge {
     /// The nudge for a port, from its conventional service.
     pub fn for_port(port: u16) -> Nudge {
         if HTTP_PORTS.contains(&port) {
             return Nudge::Http;
         }
-        if TLS_PORTS.contains(&port) {
+        if DIRECT_TLS_PORTS.contains(&port) {
             return Nudge::TlsHello;
         }
         match port_service(port) {

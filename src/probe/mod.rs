@@ -2,6 +2,7 @@
 //! typed facts (failures included) and hands the bytes it read to pure parsers.
 
 pub mod banner;
+pub mod conventions;
 pub mod dns;
 pub mod http;
 pub mod service;
