@@ -1,8 +1,9 @@
 //! Real third-party servers, configured here the way people run them: nginx (an HTTPS site with
 //! a private CA, a plain-HTTP redirect, a careless plain site, and two legacy TLS sites on
-//! Debian's OpenSSL) and Redis with and without a password.
-//! Everything posture concludes about them must match what they are, not what our own fixture
-//! servers happen to do. `scripts/test` installs nginx and redis-server when missing.
+//! Debian's OpenSSL), Redis with and without a password, and Postfix with STARTTLS (Debian's
+//! defaults and hardened). Everything posture concludes about them must match what they are,
+//! not what our own fixture servers happen to do. `scripts/test` installs nginx, redis-server
+//! and postfix when missing (Postfix needs root: its daemons change to the `postfix` user).
 
 use crate::support::tls::{ids_by_endpoint, openssl_ca_and_leaf, scan, subjects, Env};
 use std::collections::BTreeSet;
@@ -333,4 +334,161 @@ http {{
     );
     assert!(banner.contains("-NOAUTH"), "{locked}");
     assert!(!banner.contains("+PONG"), "{locked}");
+}
+
+/// A Postfix instance of our own (`postfix -c DIR start-fg`), stopped on drop: the master
+/// runs as a child of the `postfix` script, so killing that child alone would leave it.
+struct Postfix {
+    dir: std::path::PathBuf,
+    fg: Server,
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("postfix")
+            .arg("-c")
+            .arg(&self.dir)
+            .arg("abort")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.fg.0.kill();
+    }
+}
+
+/// Real Postfix with STARTTLS, as Debian ships it (opportunistic TLS: every protocol OpenSSL
+/// allows, anonymous suites enabled for opportunistic clients) and hardened (TLS 1.2+, no
+/// anonymous suites). posture must find the STARTTLS upgrade by the greeting alone and report
+/// exactly what that server accepts.
+#[test]
+fn postfix_starttls_is_judged_as_it_is() {
+    let postfix = binary(&["/usr/sbin/postfix"], "postfix");
+    let mut env = Env::new();
+    let resolver = env.dns(&["mail"]).to_string();
+    let dir = env.dir.path().to_path_buf();
+    // Postfix's daemons run as the `postfix` user and must reach the queue below this dir.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    openssl_ca_and_leaf(&dir, "mail.lab.test", 2048, "sha256", 200);
+    let (default, hardened) = (free_port(), free_port());
+    let d = dir.display();
+    std::fs::create_dir_all(dir.join("queue")).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let chown = Command::new("chown")
+        .arg("postfix")
+        .arg(dir.join("data"))
+        .status()
+        .unwrap();
+    assert!(chown.success(), "the postfix user is missing");
+    std::fs::write(
+        dir.join("main.cf"),
+        format!(
+            "compatibility_level = 3.6
+queue_directory = {d}/queue
+data_directory = {d}/data
+mail_owner = postfix
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mail.lab.test
+mydestination =
+smtpd_banner = $myhostname ESMTP
+smtpd_peername_lookup = no
+maillog_file = /dev/stdout
+smtpd_tls_cert_file = {d}/leaf.pem
+smtpd_tls_key_file = {d}/leaf.key
+smtpd_tls_security_level = may
+"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("master.cf"),
+        format!(
+            "127.0.0.1:{default} inet n - n - - smtpd
+127.0.0.1:{hardened} inet n - n - - smtpd -o smtpd_tls_protocols=>=TLSv1.2 -o smtpd_tls_exclude_ciphers=aNULL
+proxymap unix - - n - - proxymap
+anvil unix - - n - 1 anvil
+tlsmgr unix - - n 1000? 1 tlsmgr
+postlog unix-dgram n - n - 1 postlogd
+"
+        ),
+    )
+    .unwrap();
+    let fg = Server(
+        Command::new(&postfix)
+            .arg("-c")
+            .arg(&dir)
+            .arg("start-fg")
+            .stdout(std::fs::File::create(dir.join("maillog")).unwrap())
+            .stderr(std::fs::File::create(dir.join("start.log")).unwrap())
+            .spawn()
+            .expect("start postfix"),
+    );
+    let mut pf = Postfix {
+        dir: dir.clone(),
+        fg,
+    };
+    if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_listening(&[default, hardened], "postfix", &mut pf.fg)
+    })) {
+        let log = std::fs::read_to_string(dir.join("start.log")).unwrap_or_default();
+        let maillog = std::fs::read_to_string(dir.join("maillog")).unwrap_or_default();
+        panic!("{e:?}\npostfix start-fg:\n{log}\nmaillog:\n{maillog}");
+    }
+
+    let ca = dir.join("ca.pem").display().to_string();
+    // Plain host:port targets: STARTTLS must come from the greeting, not from a scheme.
+    let t_default = format!("mail.lab.test:{default}");
+    let t_hardened = format!("mail.lab.test:{hardened}");
+    let (code, report) = scan(
+        &dir,
+        &[
+            &t_default,
+            &t_hardened,
+            "--resolver",
+            &resolver,
+            "--ca-file",
+            &ca,
+            "--fail-on",
+            "none",
+        ],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["incomplete"], serde_json::json!([]), "{report:#}");
+    for port in subjects(&report, "port") {
+        assert_eq!(port["port"]["service"], "smtp", "{port:#}");
+        assert_eq!(port["port"]["service_source"], "banner", "{port:#}");
+    }
+    let tls = subjects(&report, "tls");
+    assert_eq!(tls.len(), 2, "{report:#}");
+    for t in &tls {
+        assert_eq!(t["tls"]["starttls"], "smtp", "{t:#}");
+    }
+    let by_ep = ids_by_endpoint(&report);
+    let ids = |ep: &str| -> BTreeSet<String> { by_ep.get(ep).cloned().unwrap_or_default() };
+    // Debian's defaults: TLS 1.0 and 1.1 accepted, anonymous suites offered (both true:
+    // `openssl s_client -starttls smtp -tls1` and `-cipher aNULL@SECLEVEL=0` get in).
+    assert_eq!(
+        ids(&t_default),
+        BTreeSet::from([
+            "tls.protocol.legacy".to_string(),
+            "tls.cipher.weak".to_string()
+        ]),
+        "{by_ep:?}"
+    );
+    // Hardened: trusted (private CA), right name, modern protocols: nothing to report.
+    assert_eq!(ids(&t_hardened), BTreeSet::new(), "{by_ep:?}");
+    let versions = |ep: &str| {
+        tls.iter()
+            .find(|t| t["endpoint"] == ep)
+            .map(|t| t["tls"]["versions"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        versions(&t_default),
+        serde_json::json!(["tls1.0", "tls1.1", "tls1.2", "tls1.3"])
+    );
+    assert_eq!(
+        versions(&t_hardened),
+        serde_json::json!(["tls1.2", "tls1.3"])
+    );
 }
