@@ -254,6 +254,68 @@ pub fn line_col(src: &str, offset: usize) -> (u32, u32) {
     (line as u32, col as u32)
 }
 
+/// At most this many structural problems (unknown keys, wrong types, missing keys) are
+/// collected from one file.
+const MAX_STRUCTURE_ERRORS: usize = 32;
+
+/// Deserialises posture.toml, reporting every structural problem at once. serde stops at the
+/// first one, so each problem found is blanked out of a copy of the text (spaces, newlines
+/// kept: every later position stays true) and the copy is read again. A TOML syntax error is
+/// reported alone: what follows it cannot be read reliably.
+fn parse_structure(
+    src: &str,
+    shown: &str,
+    at: &dyn Fn(std::ops::Range<usize>) -> String,
+) -> Result<RawConfig, ConfigErrors> {
+    let describe = |e: &toml::de::Error| {
+        let pos = e.span().map(at).unwrap_or_else(|| shown.to_string());
+        format!("{pos}: {}", e.message().trim())
+    };
+    if let Err(e) = toml::de::DeTable::parse(src) {
+        return Err(ConfigErrors(vec![describe(&e)]));
+    }
+    let mut text = src.to_string();
+    // (offset, message): reported in file order, not in the order serde met them.
+    let mut found: Vec<(usize, String)> = Vec::new();
+    while found.len() < MAX_STRUCTURE_ERRORS {
+        let e = match toml::from_str::<RawConfig>(&text) {
+            Ok(raw) if found.is_empty() => return Ok(raw),
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let message = describe(&e);
+        let repeated = found.iter().any(|(_, m)| *m == message);
+        let Some(span) = e.span().filter(|_| !repeated) else {
+            if !repeated {
+                found.push((usize::MAX, message));
+            }
+            break;
+        };
+        found.push((span.start, message));
+        // Blank the whole lines the problem sits on (a `key = value`, or a table).
+        let start = text[..span.start.min(text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let end = span.end.min(text.len());
+        let end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        // Byte for byte, so every later offset stays where it was.
+        let blanked: String = text[start..end]
+            .chars()
+            .map(|c| match c {
+                '\n' => "\n".to_string(),
+                c => " ".repeat(c.len_utf8()),
+            })
+            .collect();
+        text.replace_range(start..end, &blanked);
+        if toml::de::DeTable::parse(&text).is_err() {
+            // Blanking broke the syntax (a value spread over lines): stop here.
+            break;
+        }
+    }
+    found.sort_by_key(|(offset, _)| *offset);
+    Err(ConfigErrors(found.into_iter().map(|(_, m)| m).collect()))
+}
+
 /// Where `key` is set in the table that starts at `table` (its first `key =` at the start of
 /// a line before the next `[header]`), else the table itself: serde gives spans for tables,
 /// not for their plain fields.
@@ -311,10 +373,7 @@ impl Config {
             let (l, c) = line_col(src, span.start);
             format!("{shown}:{l}:{c}")
         };
-        let raw: RawConfig = toml::from_str(src).map_err(|e| {
-            let pos = e.span().map(&at).unwrap_or_else(|| shown.clone());
-            ConfigErrors(vec![format!("{pos}: {}", e.message().trim())])
-        })?;
+        let raw = parse_structure(src, &shown, &at)?;
         let mut errors = Vec::new();
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
@@ -622,6 +681,33 @@ mod tests {
 
     fn parse(src: &str) -> Result<Config, ConfigErrors> {
         Config::parse(src, Path::new("posture.toml"))
+    }
+
+    #[test]
+    fn every_structural_problem_is_reported_at_once_in_file_order() {
+        let e = parse(
+            "[scan]\nportz = \"22\"  # é\ntimeout_ms = \"fast\"\n\n[[target]]\nhost = \"h\"\nowner = 5\n\n[[target]]\nports = \"22\"\n\n[[domain]]\nname = \"example.com\"\ncolour = \"blue\"\n",
+        )
+        .unwrap_err();
+        let at: Vec<&str> = e.0.iter().map(|m| m.split(": ").next().unwrap()).collect();
+        assert_eq!(
+            at,
+            [
+                "posture.toml:2:1",
+                "posture.toml:3:14",
+                "posture.toml:7:9",
+                "posture.toml:9:1",
+                "posture.toml:14:1"
+            ],
+            "{:#?}",
+            e.0
+        );
+        assert!(e.0[0].contains("unknown field `portz`"), "{}", e.0[0]);
+        assert!(e.0[3].contains("missing field `host`"), "{}", e.0[3]);
+        // A syntax error is reported alone.
+        let e = parse("[scan]\nports = \"22\n[[target]]\nowner = 5\n").unwrap_err();
+        assert_eq!(e.0.len(), 1, "{:?}", e.0);
+        assert!(e.0[0].starts_with("posture.toml:2:"), "{:?}", e.0);
     }
 
     #[test]

@@ -7,10 +7,17 @@ use posture::lab::services::Kind;
 fn finds_exactly_the_open_ports_in_a_list() {
     let ls = listeners(5);
     let mut ports = ports_of(&ls);
-    let closed: Vec<u16> = (0..5)
-        .map(|_| closed_port())
-        .filter(|p| !ports.contains(p))
-        .collect();
+    // Five distinct closed ports: the OS may hand out the same free port twice.
+    let mut closed: Vec<u16> = Vec::new();
+    for _ in 0..100 {
+        let p = closed_port();
+        if !ports.contains(&p) && !closed.contains(&p) {
+            closed.push(p);
+        }
+        if closed.len() == 5 {
+            break;
+        }
+    }
     let spec: Vec<String> = ports.iter().chain(&closed).map(u16::to_string).collect();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
