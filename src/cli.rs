@@ -407,15 +407,27 @@ fn run_rules_command(cmd: RulesCommand) -> u8 {
         RulesCommand::Validate { paths, mut args } => {
             let replaced = embedded_copies(&paths);
             args.sources.rules.extend(paths);
-            load_rules_replacing(&args, replaced).map(|rules| {
-                let user = rules
-                    .packs()
-                    .iter()
-                    .filter(|p| !p.name.starts_with("builtin:"))
-                    .map(|p| format!("{} ({} rules)", p.name, p.rules))
-                    .collect::<Vec<_>>();
-                format!("ok: {}\n", user.join(", "))
-            })
+            load_rules_replacing(&args, replaced)
+                .and_then(|rules| {
+                    // Built-in rules compile on first use; validation compiles them all.
+                    let broken = rules.compile_all();
+                    if !broken.is_empty() {
+                        return Err(UsageError(format!(
+                            "error: rules that do not compile: {}",
+                            broken.join(", ")
+                        )));
+                    }
+                    Ok(rules)
+                })
+                .map(|rules| {
+                    let user = rules
+                        .packs()
+                        .iter()
+                        .filter(|p| !p.name.starts_with("builtin:"))
+                        .map(|p| format!("{} ({} rules)", p.name, p.rules))
+                        .collect::<Vec<_>>();
+                    format!("ok: {}\n", user.join(", "))
+                })
         }
         RulesCommand::Explain { id, args } => load_rules(&args).and_then(|rules| {
             crate::rule::explain(&rules, &id).ok_or_else(|| {

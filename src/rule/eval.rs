@@ -30,6 +30,8 @@ pub(crate) struct Compiled {
     /// rule and endpoint (the built-in ports rule's advice table made that a third of the
     /// scan's CPU in a dense sweep).
     pub params: Box<dyn Val>,
+    /// Fact paths the condition reads (its evidence), sorted.
+    pub reads: Vec<String>,
 }
 
 impl Compiled {
@@ -154,10 +156,13 @@ pub(crate) fn judge<'v>(
     facts: &SubjectFacts,
     location: &Location,
 ) -> Option<Finding> {
-    let params = ParamsResolver(rule.compiled.params.as_ref());
+    // None only for a built-in rule that failed to compile on first use (logged; the tests
+    // compile every built-in rule).
+    let compiled = rule.compiled()?;
+    let params = ParamsResolver(compiled.params.as_ref());
     let mut scope = root.new_inner_scope();
     scope.set_variable_resolver(&params);
-    match rule.compiled.when.execute(&scope) {
+    match compiled.when.execute(&scope) {
         Ok(Value::Bool(true)) => {}
         Ok(Value::Bool(false)) => return None,
         Ok(other) => {
@@ -177,7 +182,7 @@ pub(crate) fn judge<'v>(
     }
     let target = facts.target();
     let item_key = facts.item_key();
-    let evidence: BTreeMap<String, String> = rule
+    let evidence: BTreeMap<String, String> = compiled
         .reads
         .iter()
         .filter_map(|path| Some((path.clone(), cap_evidence(render_json(lookup(vars, path)?)))))
@@ -193,8 +198,8 @@ pub(crate) fn judge<'v>(
         port: target.port,
         fingerprint: fingerprint(&rule.id, &target.host, target.port, item_key.as_deref()),
         item_key,
-        message: render(&rule.compiled.message, &scope),
-        remediation: render(&rule.compiled.remediation, &scope),
+        message: render(&compiled.message, &scope),
+        remediation: render(&compiled.remediation, &scope),
         help_uri: rule.help_uri.clone(),
         tags: rule.tags.clone(),
         target_tags: target.tags.clone(),

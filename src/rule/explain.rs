@@ -103,7 +103,7 @@ fn explain_rule(rules: &RuleSet, rule: &Rule) -> String {
         let pretty = serde_json::to_string_pretty(&rule.params).unwrap_or_default();
         let _ = writeln!(out, "  params:\n{}", indent(&pretty));
     }
-    let _ = writeln!(out, "  reads:       {}", rule.reads.join(", "));
+    let _ = writeln!(out, "  reads:       {}", rule.reads().join(", "));
 
     let Some(sample) = SubjectFacts::sample(rule.subject) else {
         let _ = writeln!(

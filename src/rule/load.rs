@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
@@ -187,7 +187,7 @@ struct StrField {
 }
 
 /// A rule table that passed every per-file check.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct RawRule {
     pack: usize,
     /// Empty when the id was invalid (already reported).
@@ -266,6 +266,7 @@ pub(crate) fn build(
     let env = Arc::new(cel_env());
     let functions = FunctionCheck::new(env.clone());
     let plan = apply_overrides(&mut raws, &ids, overrides, &mut errors);
+    let texts: Vec<Arc<str>> = packs.iter().map(|p| Arc::from(p.text.as_str())).collect();
     let mut rules = Vec::new();
     for (raw, active) in raws.into_iter().zip(plan) {
         let severity = overrides
@@ -273,10 +274,15 @@ pub(crate) fn build(
             .get(&raw.id)
             .map(|s| s.value)
             .unwrap_or(raw.severity);
+        // A built-in rule whose params nobody overrides was checked by the tests as shipped:
+        // it is compiled when first used, so a scan pays only for the rules it runs.
+        let defer = packs[raw.pack].builtin && !overrides.params.contains_key(&raw.id);
+        let defer = defer.then(|| (env.clone(), texts[raw.pack].clone()));
         if let Some(rule) = compile_rule(
             raw,
             severity,
             active,
+            defer,
             &packs,
             &files,
             &functions,
@@ -975,17 +981,64 @@ fn compile_template(
     ok.then_some(out)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn compile_rule(
+/// A rule's compiled programs, or what it takes to compile them on first use.
+pub(crate) struct Program {
+    ready: OnceLock<Option<Compiled>>,
+    deferred: Option<Box<Deferred>>,
+}
+
+/// A built-in rule as parsed, with its pack (name and text, shared by the pack's rules) and
+/// the environment, for [`Program::get`].
+struct Deferred {
     raw: RawRule,
-    severity: Severity,
-    active: bool,
-    packs: &[PackText],
-    files: &[SourceFile<'_>],
+    pack_name: String,
+    text: Arc<str>,
+    env: Arc<cel::Env>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("compiled", &self.ready.get().map(Option::is_some))
+            .field("deferred", &self.deferred.is_some())
+            .finish()
+    }
+}
+
+impl Program {
+    fn ready(compiled: Compiled) -> Program {
+        Program {
+            ready: OnceLock::from(Some(compiled)),
+            deferred: None,
+        }
+    }
+
+    /// The compiled programs, compiling a deferred rule the first time (once, whatever the
+    /// number of threads asking). A failure is logged and the rule judges nothing.
+    pub(crate) fn get(&self, id: &str) -> Option<&Compiled> {
+        self.ready
+            .get_or_init(|| {
+                let d = self.deferred.as_ref()?;
+                let file = SourceFile::new(d.pack_name.clone(), &d.text, 0);
+                let functions = FunctionCheck::new(d.env.clone());
+                let mut errors = RuleErrors::default();
+                let compiled = compile_parts(&d.raw, &file, &functions, &mut errors);
+                if !errors.is_empty() {
+                    tracing::error!("built-in rule {id} does not compile:\n{errors}");
+                }
+                compiled.filter(|_| errors.is_empty())
+            })
+            .as_ref()
+    }
+}
+
+/// Compiles a rule's condition and templates, reporting problems at their file positions.
+fn compile_parts(
+    raw: &RawRule,
+    file: &SourceFile<'_>,
     functions: &FunctionCheck,
     errors: &mut RuleErrors,
-) -> Option<Rule> {
-    let file = &files[raw.pack];
+) -> Option<Compiled> {
     let vars = VarSchema::new(raw.subject, &raw.params);
     let when_map = StrMap::new(file.text, raw.when.span.clone(), &raw.when.text);
     let when = compile_expr(
@@ -1004,9 +1057,46 @@ fn compile_rule(
         None => Some(Vec::new()),
     };
     let ((when, reads), message, remediation) = (when?, message?, remediation?);
-    if !raw.complete {
-        return None;
-    }
+    Some(Compiled {
+        when,
+        message,
+        remediation,
+        params: Compiled::params_val(&raw.params),
+        reads: reads.into_iter().collect(),
+    })
+}
+
+/// The rule of `raw`: compiled now, or on first use when `defer` gives the environment and
+/// the pack's text.
+#[allow(clippy::too_many_arguments)]
+fn compile_rule(
+    raw: RawRule,
+    severity: Severity,
+    active: bool,
+    defer: Option<(Arc<cel::Env>, Arc<str>)>,
+    packs: &[PackText],
+    files: &[SourceFile<'_>],
+    functions: &FunctionCheck,
+    errors: &mut RuleErrors,
+) -> Option<Rule> {
+    let program = match defer {
+        Some((env, text)) if raw.complete => Program {
+            ready: OnceLock::new(),
+            deferred: Some(Box::new(Deferred {
+                raw: raw.clone(),
+                pack_name: packs[raw.pack].name.clone(),
+                text,
+                env,
+            })),
+        },
+        _ => {
+            let compiled = compile_parts(&raw, &files[raw.pack], functions, errors);
+            if !raw.complete {
+                return None;
+            }
+            Program::ready(compiled?)
+        }
+    };
     Some(Rule {
         id: raw.id,
         title: raw.title,
@@ -1018,17 +1108,11 @@ fn compile_rule(
         help_uri: raw.help_uri,
         tags: raw.tags,
         trouble: Default::default(),
-        compiled: Compiled {
-            when,
-            message,
-            remediation,
-            params: Compiled::params_val(&raw.params),
-        },
+        program,
         params: raw.params,
         enabled: raw.enabled,
         active,
         pack: packs[raw.pack].name.clone(),
-        reads: reads.into_iter().collect(),
     })
 }
 
@@ -1084,7 +1168,7 @@ tags = ["security"]
         let rs = load_strs(&[("a.toml", GOOD)], &RuleOverrides::default()).unwrap();
         let r = rs.get("corp.telnet").unwrap();
         assert!(r.active && r.enabled);
-        assert_eq!(r.reads, ["port.number", "port.open"]);
+        assert_eq!(r.reads(), ["port.number", "port.open"]);
         assert_eq!(rs.packs()[0].rules, 1);
         assert_eq!(
             rs.packs()[0].sha256,

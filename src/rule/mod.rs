@@ -139,13 +139,22 @@ pub struct Rule {
     pub active: bool,
     /// `builtin:ports.toml` or the user's path.
     pub pack: String,
-    /// Fact paths the condition reads (its evidence), sorted.
-    pub reads: Vec<String>,
-    pub(crate) compiled: eval::Compiled,
+    pub(crate) program: load::Program,
     pub(crate) trouble: eval::Trouble,
 }
 
 impl Rule {
+    /// The compiled programs. A built-in rule that no override touches is compiled on first
+    /// use (see [`load::Program`]); `None` only if that fails, which the tests rule out.
+    pub(crate) fn compiled(&self) -> Option<&eval::Compiled> {
+        self.program.get(&self.id)
+    }
+
+    /// Fact paths the condition reads (its evidence), sorted.
+    pub fn reads(&self) -> &[String] {
+        self.compiled().map_or(&[], |c| &c.reads)
+    }
+
     /// The metadata reports carry (SARIF `tool.driver.rules`).
     pub fn info(&self) -> RuleInfo {
         RuleInfo {
@@ -246,6 +255,16 @@ impl RuleSet {
             .collect()
     }
 
+    /// Compiles every rule not compiled yet (built-in rules are compiled on first use);
+    /// returns the ids of those that fail. `rules validate` and the tests check all of them.
+    pub fn compile_all(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.compiled().is_none())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
     pub(crate) fn env(&self) -> &Arc<cel::Env> {
         &self.env
     }
@@ -316,6 +335,8 @@ mod tests {
         let rs = builtin();
         let ids: Vec<&str> = rs.all().iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, BUILTIN_IDS);
+        // Built-in rules compile on first use: every one of them must.
+        assert_eq!(rs.compile_all(), Vec::<String>::new());
         for r in rs.all() {
             assert!(load::is_builtin_id(&r.id), "{}", r.id);
             assert!(r.active && r.enabled, "{}", r.id);
