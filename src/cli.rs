@@ -898,6 +898,10 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs), UsageError> {
             .or(cfg_scan.sarif_category.clone())
             .unwrap_or_else(|| "posture/scan/".into()),
         config_file: args.config.as_ref().map(|p| p.display().to_string()),
+        config_uri: args
+            .config
+            .as_ref()
+            .map(|p| crate::engine::plan::repo_relative(&p.display().to_string())),
         subdomains,
         mta_sts_port: args.mta_sts_port.unwrap_or(443),
         shard,

@@ -542,6 +542,7 @@ mod tests {
             suppressions: vec![],
             automation_id: String::new(),
             config_file: None,
+            config_uri: None,
             subdomains: subs.iter().map(|s| s.to_string()).collect(),
             shard: None,
         }

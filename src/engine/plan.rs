@@ -81,6 +81,9 @@ pub struct ScanPlan {
     pub suppressions: Vec<Suppression>,
     pub automation_id: String,
     pub config_file: Option<String>,
+    /// `config_file` as SARIF locations show it ([`repo_relative`]), worked out once: it
+    /// reads the working directory, and every finding on an inventory target needs it.
+    pub config_uri: Option<String>,
     /// Names that get the name checks (`--subdomains FILE`), validated.
     pub subdomains: Vec<String>,
     /// Port of the MTA-STS policy host (443; the tests and the demo lab move it).
@@ -202,7 +205,10 @@ impl ScanPlan {
     ) -> crate::finding::Location {
         match &t.origin {
             Origin::Config { path, line } => crate::finding::Location {
-                uri: repo_relative(path),
+                uri: match (&self.config_file, &self.config_uri) {
+                    (Some(file), Some(uri)) if file == path => uri.clone(),
+                    _ => repo_relative(path),
+                },
                 line: Some(*line),
             },
             Origin::Cli | Origin::File { .. } => {
