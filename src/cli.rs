@@ -465,11 +465,19 @@ fn embedded_copies(paths: &[PathBuf]) -> Vec<String> {
         .filter(|f| f.extension().is_some_and(|e| e == "toml"))
         .filter_map(|f| std::fs::read_to_string(f).ok())
         .collect();
-    crate::rule::builtin_packs()
+    let replaced: Vec<String> = crate::rule::builtin_packs()
         .iter()
         .filter(|(_, text)| texts.iter().any(|t| t == text))
         .map(|(name, _)| name.to_string())
-        .collect()
+        .collect();
+    for name in &replaced {
+        // A scan loads the embedded packs too: the same file given to `--rules` would clash.
+        eprintln!(
+            "note: a file identical to the built-in pack {name} is checked in its place (do not \
+             also give it to a scan with --rules: its ids are taken)"
+        );
+    }
+    replaced
 }
 
 /// The rule files and overrides of posture.toml (`[rules]`: paths, disable, severity,
@@ -954,19 +962,35 @@ fn check_report_paths(args: &ScanArgs, errors: &mut Vec<String>) {
         ("--markdown", &args.reports.markdown),
         ("--junit", &args.reports.junit),
     ];
-    let mut seen: Vec<(&str, &Path)> = Vec::new();
+    // Compared as the file they name (`./a.json` is `a.json`), as far as it can be resolved.
+    let same_file = |p: &Path| -> PathBuf {
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match (parent.canonicalize(), p.file_name()) {
+            (Ok(dir), Some(name)) => dir.join(name),
+            _ => p.to_path_buf(),
+        }
+    };
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
     for (flag, path) in paths {
         let Some(path) = path.as_deref() else {
             continue;
         };
-        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == path) {
+        let file = if report::atomic::is_stdout(path) {
+            path.to_path_buf()
+        } else {
+            same_file(path)
+        };
+        if let Some((other, _)) = seen.iter().find(|(_, p)| *p == file) {
             errors.push(format!(
                 "{flag} {}: also given to {other}; each report needs its own file",
                 path.display()
             ));
             continue;
         }
-        seen.push((flag, path));
+        seen.push((flag, file));
         if let Err(e) = report::atomic::check_writable(path) {
             errors.push(format!("{flag} {}: {e}", path.display()));
         }

@@ -277,7 +277,12 @@ fn parse_structure(
     let mut text = src.to_string();
     // (offset, message): reported in file order, not in the order serde met them.
     let mut found: Vec<(usize, String)> = Vec::new();
-    while found.len() < MAX_STRUCTURE_ERRORS {
+    // Keys whose line was blanked: a "missing field" for one of them is our doing.
+    let mut blanked_keys: Vec<String> = Vec::new();
+    for _ in 0..MAX_STRUCTURE_ERRORS * 2 {
+        if found.len() >= MAX_STRUCTURE_ERRORS {
+            break;
+        }
         let e = match toml::from_str::<RawConfig>(&text) {
             Ok(raw) if found.is_empty() => return Ok(raw),
             Ok(_) => break,
@@ -291,13 +296,32 @@ fn parse_structure(
             }
             break;
         };
-        found.push((span.start, message));
-        // Blank the whole lines the problem sits on (a `key = value`, or a table).
+        let missing = e
+            .message()
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+            .map(str::to_string);
         let start = text[..span.start.min(text.len())]
             .rfind('\n')
             .map_or(0, |i| i + 1);
         let end = span.end.min(text.len());
-        let end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        let mut end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        match &missing {
+            // A whole table: blank it up to the next header, or its body would be read as
+            // part of the table before it.
+            Some(field) => {
+                end = text[end..].find("\n[").map_or(text.len(), |i| end + i);
+                if !blanked_keys.contains(field) {
+                    found.push((span.start, message));
+                }
+            }
+            None => {
+                found.push((span.start, message));
+                if let Some((key, _)) = text[start..end].split_once('=') {
+                    blanked_keys.push(key.trim().trim_matches('"').to_string());
+                }
+            }
+        }
         // Byte for byte, so every later offset stays where it was.
         let blanked: String = text[start..end]
             .chars()
@@ -704,6 +728,17 @@ mod tests {
         );
         assert!(e.0[0].contains("unknown field `portz`"), "{}", e.0[0]);
         assert!(e.0[3].contains("missing field `host`"), "{}", e.0[3]);
+        // Blanking a wrong-typed required key does not invent a "missing field"; a table that
+        // lacks a key is blanked whole, so its body is not read as part of the table above.
+        let e = parse("[[target]]\nhost = 5\n").unwrap_err();
+        assert_eq!(e.0.len(), 1, "{:?}", e.0);
+        assert!(
+            e.0[0].starts_with("posture.toml:2:8: invalid type"),
+            "{:?}",
+            e.0
+        );
+        let e = parse("[scan]\nports = \"22\"\n\n[[target]]\ntags = [\"a\"]\n").unwrap_err();
+        assert_eq!(e.0, ["posture.toml:4:1: missing field `host`"]);
         // A syntax error is reported alone.
         let e = parse("[scan]\nports = \"22\n[[target]]\nowner = 5\n").unwrap_err();
         assert_eq!(e.0.len(), 1, "{:?}", e.0);

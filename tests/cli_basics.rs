@@ -201,7 +201,8 @@ ports = "9000"
 }
 
 /// A host given twice, or an address inside a listed range, is connected to once and counted
-/// once; the same endpoint under another URL scheme is a different ask and stays.
+/// once; the same endpoint under another URL scheme, with other inventory data (owner, tags)
+/// or from posture.toml is a different ask and stays.
 #[test]
 fn overlapping_targets_are_swept_once() {
     let listed = |args: &[&str]| -> Vec<String> {
@@ -232,6 +233,23 @@ fn overlapping_targets_are_swept_once() {
         listed(&["127.0.0.1:22", "https://127.0.0.1:22/"]),
         ["127.0.0.1:22", "127.0.0.1:22\t\thttps"]
     );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("posture.toml");
+    std::fs::write(
+        &config,
+        "[[target]]\nhost = \"127.0.0.1\"\nowner = \"alice\"\n\n[[target]]\nhost = \"127.0.0.1\"\nowner = \"alice\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    // The two identical inventory entries are one; the command-line one (no owner) is not.
+    assert_eq!(
+        listed(&["--config", config, "--ports", "22"]),
+        ["127.0.0.1:22"]
+    );
+    assert_eq!(
+        listed(&["127.0.0.1", "--config", config, "--ports", "22"]),
+        ["127.0.0.1:22", "127.0.0.1:22"]
+    );
 
     // The statistics of a real scan count the endpoint once.
     let ls = listeners(1);
@@ -247,9 +265,8 @@ fn overlapping_targets_are_swept_once() {
             "none",
             &target,
             &target,
-            "127.0.0.1",
+            "--json",
         ])
-        .args(["--ports", &port.to_string(), "--json"])
         .arg(&json)
         .assert()
         .code(0);

@@ -7,10 +7,14 @@
 //! with no port is dropped. The first declaration wins, so findings keep its posture.toml
 //! line and its URL scheme.
 //!
-//! Identity is the name the user gave (a named target is checked with SNI and the hostname,
-//! which its bare address is not) and, per port, the URL scheme (`https://h:8443` and
-//! `h:8443` ask for different probes). Two ranges that only partly overlap are left alone:
-//! the run loop still assesses each endpoint once.
+//! Identity is everything that changes what is done or reported: the name the user gave (a
+//! named target is checked with SNI and the hostname, which its bare address is not); per
+//! port, the URL scheme (`https://h:8443` and `h:8443` ask for different probes); the
+//! inventory data (tags and owner reach rules and reports); whether it comes from posture.toml
+//! (its findings point at that line); and whether it names one port (a silent named port is
+//! reported, a silent swept one is just filtered). Two declarations that differ in any of
+//! these are both kept, and two ranges that only partly overlap are left alone: the run loop
+//! still assesses each endpoint once.
 
 use super::plan::{AddrList, ScanPlan, WorkGroup};
 use std::collections::HashMap;
@@ -42,6 +46,7 @@ pub fn drop_repeats(plan: &ScanPlan, groups: &mut Vec<WorkGroup>) -> usize {
                         let e = &kept[e];
                         e.ports.contains(p)
                             && plan.scheme_for(e.target, *p) == plan.scheme_for(g.target, *p)
+                            && same_declaration(plan, e.target, g.target)
                     })
                 })
                 .collect();
@@ -79,7 +84,20 @@ pub fn drop_repeats(plan: &ScanPlan, groups: &mut Vec<WorkGroup>) -> usize {
     dropped
 }
 
-/// Earlier groups of the same identity that hold every address of `g`.
+/// Whether targets `a` and `b` ask for the same thing apart from their addresses and ports:
+/// the same inventory data, both or neither from posture.toml, both or neither naming one port.
+fn same_declaration(plan: &ScanPlan, a: usize, b: usize) -> bool {
+    let (ta, tb) = (&plan.targets[a], &plan.targets[b]);
+    let from_config =
+        |t: &crate::target::TargetSpec| matches!(t.origin, crate::target::Origin::Config { .. });
+    let names_one_port =
+        |t: &crate::target::TargetSpec| t.port.is_some() && plan.ports_for(t).len() == 1;
+    ta.meta == tb.meta
+        && from_config(ta) == from_config(tb)
+        && names_one_port(ta) == names_one_port(tb)
+}
+
+/// Earlier groups of the same name that hold every address of `g`.
 fn covering_groups(
     kept: &[WorkGroup],
     singles: &HashMap<(Option<Arc<str>>, IpAddr), Vec<usize>>,

@@ -172,8 +172,11 @@ pub(crate) fn judge<'v>(
             });
             return None;
         }
-        // An absent fact means "no match": that is the rule language's contract.
-        Err(ExecutionError::NoSuchKey(_)) => return None,
+        // An absent fact means "no match": that is the rule language's contract. A subject
+        // leaves out a whole variable it could not observe (a TLS endpoint that sent no
+        // certificate has no `cert`), which CEL calls an undeclared reference; unknown names
+        // never get this far (loading refuses them).
+        Err(ExecutionError::NoSuchKey(_) | ExecutionError::UndeclaredReference(_)) => return None,
         Err(e) => {
             tracing::debug!(rule = %rule.id, endpoint = facts.endpoint(), "condition not decidable, no match: {e}");
             rule.trouble.record(facts.endpoint(), || e.to_string());

@@ -1391,6 +1391,9 @@ tags = ["security"]
         }
         // Boolean, or not known before the facts are in: accepted.
         for when in [
+            "has(port.banner)",
+            "port.open ? has(port.banner) : has(target.owner)",
+            "strings.quote(port.banner) != ''",
             "port.open",
             "true",
             "!port.open",

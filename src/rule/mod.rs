@@ -330,6 +330,28 @@ mod tests {
         }
     }
 
+    /// Built-in rules meet facts with parts missing (a TLS endpoint that sent no certificate,
+    /// an anonymous-only server): that is "no match", never a rule that could not be decided.
+    #[test]
+    fn builtin_rules_are_decided_on_every_fact_shape() {
+        let rs = builtin();
+        let loc = Location::synthetic(Subject::Tls, "10.0.0.5", "443");
+        let mut shapes = Vec::new();
+        for subject in [Subject::Port, Subject::Http, Subject::Tls, Subject::Dns] {
+            shapes.extend(SubjectFacts::sample(subject));
+        }
+        let mut bare = crate::fact::tls::sample();
+        bare.cert = None;
+        bare.chain.clear();
+        bare.chain_earliest = None;
+        bare.tls.weak_ciphers = vec!["anon".into()];
+        shapes.push(SubjectFacts::Tls(Box::new(bare)));
+        for facts in &shapes {
+            evaluate(&rs, facts, &loc);
+        }
+        assert_eq!(rs.troubles(), Vec::<(String, u64, String)>::new());
+    }
+
     #[test]
     fn builtin_packs_load_cleanly_and_ids_are_pinned() {
         let rs = builtin();

@@ -118,6 +118,8 @@ const TYPE_IDENTS: &[&str] = &[
     "null_type",
     "optional",
     "string",
+    // The strings extension's namespace (`strings.quote(x)`).
+    "strings",
     "timestamp",
     "type",
     "uint",
@@ -238,7 +240,13 @@ impl<'s> Walker<'s> {
             Expr::Ident(name) => self.ident(e.id, name),
             Expr::Select(sel) => {
                 let base = self.walk(&sel.operand);
-                self.field(e.id, base, &sel.field)
+                let field = self.field(e.id, base, &sel.field);
+                if sel.test {
+                    // `has(a.b)`: whether the field is there, not its value.
+                    Shape::of_kind(Some("bool"))
+                } else {
+                    field
+                }
             }
             Expr::Call(call) => {
                 let is_index = call.target.is_none()
