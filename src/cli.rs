@@ -403,17 +403,20 @@ fn print_stdout(s: &str) {
 
 fn run_rules_command(cmd: RulesCommand) -> u8 {
     let result = match cmd {
-        RulesCommand::List(args) => load_rules(&args).map(|rules| crate::rule::render_list(&rules)),
+        RulesCommand::List(args) => {
+            load_rules(&args, false).map(|rules| crate::rule::render_list(&rules))
+        }
         RulesCommand::Validate { paths, mut args } => {
-            let replaced = embedded_copies(&paths);
             args.sources.rules.extend(paths);
-            load_rules_replacing(&args, replaced)
+            // A file identical to a built-in pack (the `rules/` of a checkout) is checked in
+            // its place instead of clashing with it.
+            load_rules(&args, true)
                 .and_then(|rules| {
                     // Built-in rules compile on first use; validation compiles them all.
                     let broken = rules.compile_all();
                     if !broken.is_empty() {
                         return Err(UsageError(format!(
-                            "error: rules that do not compile: {}",
+                            "error: built-in rules that do not compile (their errors are above): {}",
                             broken.join(", ")
                         )));
                     }
@@ -429,7 +432,7 @@ fn run_rules_command(cmd: RulesCommand) -> u8 {
                     format!("ok: {}\n", user.join(", "))
                 })
         }
-        RulesCommand::Explain { id, args } => load_rules(&args).and_then(|rules| {
+        RulesCommand::Explain { id, args } => load_rules(&args, false).and_then(|rules| {
             crate::rule::explain(&rules, &id).ok_or_else(|| {
                 UsageError(format!(
                     "posture: no rule `{id}` (see `posture rules list`)"
@@ -447,37 +450,6 @@ fn run_rules_command(cmd: RulesCommand) -> u8 {
             exit::USAGE
         }
     }
-}
-
-/// `rules validate rules/` in a checkout of posture: a file identical to an embedded pack is
-/// that pack, so it is checked in place of the embedded copy instead of clashing with it (an
-/// edited copy still clashes; `--no-builtin-rules` checks it alone).
-fn embedded_copies(paths: &[PathBuf]) -> Vec<String> {
-    let mut files = Vec::new();
-    for p in paths {
-        match std::fs::read_dir(p) {
-            Ok(dir) => files.extend(dir.flatten().map(|e| e.path())),
-            Err(_) => files.push(p.clone()),
-        }
-    }
-    let texts: Vec<String> = files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "toml"))
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .collect();
-    let replaced: Vec<String> = crate::rule::builtin_packs()
-        .iter()
-        .filter(|(_, text)| texts.iter().any(|t| t == text))
-        .map(|(name, _)| name.to_string())
-        .collect();
-    for name in &replaced {
-        // A scan loads the embedded packs too: the same file given to `--rules` would clash.
-        eprintln!(
-            "note: a file identical to the built-in pack {name} is checked in its place (do not \
-             also give it to a scan with --rules: its ids are taken)"
-        );
-    }
-    replaced
 }
 
 /// The rule files and overrides of posture.toml (`[rules]`: paths, disable, severity,
@@ -528,25 +500,20 @@ fn config_rule_inputs(
     let sources = RuleSources {
         builtin: !src.no_builtin_rules,
         paths,
-        replaced: Vec::new(),
+        replace_identical: false,
     };
     (sources, overrides)
 }
 
 /// Loads the rules a `rules` subcommand shows: built-in packs, posture.toml's `[rules]` and
-/// `--rules`, with posture.toml's overrides applied.
-fn load_rules(args: &RulesArgs) -> Result<RuleSet, UsageError> {
-    load_rules_replacing(args, Vec::new())
-}
-
-/// [`load_rules`] without the built-in packs named in `replaced` (see [`embedded_copies`]).
-fn load_rules_replacing(args: &RulesArgs, replaced: Vec<String>) -> Result<RuleSet, UsageError> {
+/// `--rules`, with posture.toml's overrides applied (see [`RuleSources::replace_identical`]).
+fn load_rules(args: &RulesArgs, replace_identical: bool) -> Result<RuleSet, UsageError> {
     let config = match &args.config {
         Some(p) => Some(Config::load(p)?),
         None => None,
     };
     let (mut sources, overrides) = config_rule_inputs(config.as_ref(), &args.sources);
-    sources.replaced = replaced;
+    sources.replace_identical = replace_identical;
     RuleSet::load(&sources, &overrides).map_err(|e| UsageError(e.to_string()))
 }
 

@@ -158,21 +158,9 @@ ports = "9000"
     )
     .unwrap();
     let listed = |extra: &[&str]| -> Vec<String> {
-        let out = posture()
-            .current_dir(dir.path())
-            .args(["scan", "--config", "posture.toml", "--list-targets"])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
-            .collect();
+        let mut args = vec!["--config", "posture.toml"];
+        args.extend_from_slice(extra);
+        let mut v = list_targets(&args, dir.path());
         v.sort();
         v
     };
@@ -205,22 +193,8 @@ ports = "9000"
 /// or from posture.toml is a different ask and stays.
 #[test]
 fn overlapping_targets_are_swept_once() {
-    let listed = |args: &[&str]| -> Vec<String> {
-        let out = posture()
-            .args(["scan", "--list-targets"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim_end().to_string())
-            .collect()
-    };
+    let here = std::env::current_dir().unwrap();
+    let listed = |args: &[&str]| list_targets(args, &here);
     assert_eq!(
         listed(&["127.0.0.1", "127.0.0.1", "--ports", "22"]),
         ["127.0.0.1:22"]

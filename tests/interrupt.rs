@@ -4,6 +4,27 @@ use crate::support::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Sends SIGINT to `child` and asserts it exits 130 within `limit`.
+fn interrupt_and_wait(child: &mut std::process::Child, limit: Duration) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "posture did not stop within {limit:?} after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(130));
+}
+
 #[test]
 fn sigint_writes_incomplete_reports_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
@@ -29,23 +50,7 @@ fn sigint_writes_incomplete_reports_and_exits_130() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let start = Instant::now();
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "posture did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(code, Some(130));
+    interrupt_and_wait(&mut child, Duration::from_secs(20));
     let r = read_json(&json);
     assert_eq!(r["scan"]["interrupted"], true);
     assert!(r["incomplete"]
@@ -88,23 +93,7 @@ fn sigint_stops_endpoints_in_flight() {
         child.try_wait().unwrap().is_none(),
         "the endpoint should still be in flight"
     );
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let start = Instant::now();
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "posture waited for the endpoint after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(code, Some(130));
+    interrupt_and_wait(&mut child, Duration::from_secs(5));
     let r = read_json(&json);
     let interrupted: Vec<&str> = r["incomplete"]
         .as_array()

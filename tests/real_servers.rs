@@ -54,6 +54,15 @@ fn wait_listening(ports: &[u16], what: &str, server: &mut Server) {
     }
 }
 
+/// The port subject of `port` in a report.
+fn port_subject(report: &serde_json::Value, port: u16) -> serde_json::Value {
+    subjects(report, "port")
+        .into_iter()
+        .find(|s| s["port"]["number"] == port)
+        .unwrap_or_else(|| panic!("no port subject for {port}"))
+        .clone()
+}
+
 #[test]
 fn nginx_and_redis_are_judged_as_they_are() {
     let mut env = Env::new();
@@ -291,11 +300,7 @@ http {{
 
     // Redis without a password, on a port that does not name it: the generic HTTP nudge gets
     // Redis's own error reply, which identifies it; a follow-up PING is answered.
-    let port = subjects(&report, "port")
-        .into_iter()
-        .find(|s| s["port"]["number"] == redis)
-        .expect("the redis port")
-        .clone();
+    let port = port_subject(&report, redis);
     assert_eq!(port["port"]["service"], "redis", "{port}");
     let banner = port["port"]["banner"].as_str().unwrap();
     assert!(
@@ -319,11 +324,7 @@ http {{
     both.sort_unstable();
     assert_eq!(ports_with("port.risky-service"), both);
     assert_eq!(ports_with("port.redis.unauthenticated"), [u64::from(redis)]);
-    let locked = subjects(&report, "port")
-        .into_iter()
-        .find(|s| s["port"]["number"] == redis_auth)
-        .expect("the locked redis port")
-        .clone();
+    let locked = port_subject(&report, redis_auth);
     assert_eq!(locked["port"]["service"], "redis", "{locked}");
     // Redis checks a command's arguments before authentication: the nudge's arity error says
     // nothing, the follow-up PING is refused.

@@ -125,16 +125,6 @@ fn rules_list_and_explain() {
         .code(2);
 }
 
-/// Runs `posture ARGS` and returns (exit code, stdout, stderr).
-fn run(args: &[&str], cwd: &std::path::Path) -> (i32, String, String) {
-    let out = posture().current_dir(cwd).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn rules_that_could_never_fire_are_refused_at_their_place() {
     let dir = tempfile::tempdir().unwrap();

@@ -499,7 +499,7 @@ mod tests {
             &crate::rule::RuleSources {
                 builtin: true,
                 paths: vec![],
-                replaced: Vec::new(),
+                replace_identical: false,
             },
             &Default::default(),
         )

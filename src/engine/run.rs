@@ -421,14 +421,9 @@ impl Intake<'_> {
     /// whatever this poll started.
     async fn assess(&mut self, ep: Endpoint, connected: Option<std::net::TcpStream>) {
         if self.interrupted {
-            self.incomplete.push(IncompleteEndpoint {
-                endpoint: display_with_ip(&ep),
-                stage: "interrupted".into(),
-                reason: INTERRUPTED_REASON.into(),
-            });
+            self.not_started(&ep);
             return;
         }
-        let shown = display_with_ip(&ep);
         // At the concurrency limit this waits for a running assessment to end, which can take
         // up to the endpoint deadline: Ctrl-C is looked at meanwhile.
         let permit = match self.sem.clone().try_acquire_owned() {
@@ -440,11 +435,7 @@ impl Intake<'_> {
                     _ = tokio::time::sleep(INTERRUPT_CHECK) => {
                         if self.cancel.load(Ordering::Relaxed) {
                             self.interrupt();
-                            self.incomplete.push(IncompleteEndpoint {
-                                endpoint: shown,
-                                stage: "interrupted".into(),
-                                reason: INTERRUPTED_REASON.into(),
-                            });
+                            self.not_started(&ep);
                             return;
                         }
                     }
@@ -452,6 +443,9 @@ impl Intake<'_> {
             },
         };
         let plan = self.plan.clone();
+        // Kept for the report only if the assessment has to wait (a clone of a few words,
+        // not the formatted text, on the path every open port takes).
+        let kept = ep.clone();
         let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> =
             Box::pin(async move { assess_endpoint(&plan, ep, connected).await });
         match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
@@ -461,9 +455,18 @@ impl Intake<'_> {
                     let _permit = permit;
                     work.await
                 });
-                self.in_flight.insert(task.id(), shown);
+                self.in_flight.insert(task.id(), display_with_ip(&kept));
             }
         }
+    }
+
+    /// Ctrl-C came before `ep` was started: it is listed as interrupted.
+    fn not_started(&mut self, ep: &Endpoint) {
+        self.incomplete.push(IncompleteEndpoint {
+            endpoint: display_with_ip(ep),
+            stage: "interrupted".into(),
+            reason: INTERRUPTED_REASON.into(),
+        });
     }
 }
 

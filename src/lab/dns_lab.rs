@@ -301,7 +301,7 @@ mod tests {
             &RuleSources {
                 builtin: true,
                 paths: vec![],
-                replaced: Vec::new(),
+                replace_identical: false,
             },
             &Default::default(),
         )

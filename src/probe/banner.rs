@@ -608,6 +608,9 @@ fn netbios_name(name: &[u8], suffix: u8) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::probe::service::{guess_service, looks_like_tls};
+    use std::sync::Arc;
 
     #[test]
     fn redis_arity_error_is_recognised_for_the_ping_follow_up() {
@@ -624,9 +627,6 @@ mod tests {
         assert!(!is_redis_arity_error(b"+PONG\r\n"));
         assert!(!is_redis_arity_error(b"HTTP/1.1 400 'get' command\r\n"));
     }
-    use super::*;
-    use crate::probe::service::{guess_service, looks_like_tls};
-    use std::sync::Arc;
     use tokio::net::TcpListener;
 
     fn test_limits() -> Limits {

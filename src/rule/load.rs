@@ -68,10 +68,18 @@ pub(crate) fn load(
     overrides: &RuleOverrides,
 ) -> Result<RuleSet, RuleErrors> {
     let mut errors = RuleErrors::default();
+    let mut user = Vec::new();
+    for path in &sources.paths {
+        read_path(path, &mut user, &mut errors);
+    }
     let mut packs = Vec::new();
     if sources.builtin {
         for (name, text) in BUILTIN_PACKS {
-            if sources.replaced.iter().any(|r| r == name) {
+            if sources.replace_identical && user.iter().any(|p| p.text == *text) {
+                tracing::warn!(
+                    "a file identical to the built-in pack {name} is loaded in its place (a \
+                     scan loads the built-in packs too: do not also give it to --rules)"
+                );
                 continue;
             }
             packs.push(PackText {
@@ -81,9 +89,7 @@ pub(crate) fn load(
             });
         }
     }
-    for path in &sources.paths {
-        read_path(path, &mut packs, &mut errors);
-    }
+    packs.extend(user);
     build(packs, errors, overrides)
 }
 
@@ -266,7 +272,11 @@ pub(crate) fn build(
     let env = Arc::new(cel_env());
     let functions = FunctionCheck::new(env.clone());
     let plan = apply_overrides(&mut raws, &ids, overrides, &mut errors);
-    let texts: Vec<Arc<str>> = packs.iter().map(|p| Arc::from(p.text.as_str())).collect();
+    // Built-in packs' text, shared by their deferred rules (one copy per pack, not per rule).
+    let texts: Vec<Option<Arc<str>>> = packs
+        .iter()
+        .map(|p| p.builtin.then(|| Arc::from(p.text.as_str())))
+        .collect();
     let mut rules = Vec::new();
     for (raw, active) in raws.into_iter().zip(plan) {
         let severity = overrides
@@ -276,8 +286,10 @@ pub(crate) fn build(
             .unwrap_or(raw.severity);
         // A built-in rule whose params nobody overrides was checked by the tests as shipped:
         // it is compiled when first used, so a scan pays only for the rules it runs.
-        let defer = packs[raw.pack].builtin && !overrides.params.contains_key(&raw.id);
-        let defer = defer.then(|| (env.clone(), texts[raw.pack].clone()));
+        let defer = texts[raw.pack]
+            .clone()
+            .filter(|_| !overrides.params.contains_key(&raw.id))
+            .map(|text| (env.clone(), text));
         if let Some(rule) = compile_rule(
             raw,
             severity,
@@ -1678,7 +1690,7 @@ enabled = false
         let sources = RuleSources {
             builtin: false,
             paths: vec![At::new(dir.path().to_path_buf())],
-            replaced: Vec::new(),
+            replace_identical: false,
         };
         let rs = RuleSet::load(&sources, &overrides()).unwrap();
         let names: Vec<String> = rs.packs().into_iter().map(|p| p.name).collect();
@@ -1693,7 +1705,7 @@ enabled = false
         let sources = RuleSources {
             builtin: true,
             paths: vec![At::with_origin(missing.clone(), "posture.toml:3:10")],
-            replaced: Vec::new(),
+            replace_identical: false,
         };
         let e = RuleSet::load(&sources, &overrides()).unwrap_err();
         assert_eq!(e.len(), 1);

@@ -82,9 +82,9 @@ pub struct RuleSources {
     pub builtin: bool,
     /// User rule files, or directories (every `*.toml` directly inside, in name order).
     pub paths: Vec<At<PathBuf>>,
-    /// Built-in packs (`ports.toml`) left out because `paths` hold an identical copy (the
-    /// `rules/` directory of a checkout, being validated).
-    pub replaced: Vec<String>,
+    /// Leave out a built-in pack when `paths` hold an identical copy of it, which is loaded
+    /// in its place (`rules validate` on the `rules/` directory of a checkout).
+    pub replace_identical: bool,
 }
 
 impl Default for RuleSources {
@@ -92,7 +92,7 @@ impl Default for RuleSources {
         RuleSources {
             builtin: true,
             paths: Vec::new(),
-            replaced: Vec::new(),
+            replace_identical: false,
         }
     }
 }

@@ -18,6 +18,25 @@ pub fn posture() -> Command {
     c
 }
 
+/// Runs `posture ARGS` in `cwd`; returns (exit code, stdout, stderr).
+pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = posture().current_dir(cwd).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The lines `posture scan --list-targets ARGS` prints in `cwd` (asserting it succeeds).
+pub fn list_targets(args: &[&str], cwd: &Path) -> Vec<String> {
+    let mut all = vec!["scan", "--list-targets"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(&all, cwd);
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(|l| l.trim_end().to_string()).collect()
+}
+
 /// `n` TCP listeners on 127.0.0.1 with kernel-chosen ports, kept open while the value lives.
 /// The kernel completes handshakes from the backlog, so they read as open without accepting.
 pub fn listeners(n: usize) -> Vec<TcpListener> {
