@@ -994,7 +994,19 @@ pub async fn scan_and_report(plan: ScanPlan, outputs: Outputs, quiet: bool) -> u
         bar.finish_and_clear();
     }
     apply_suppressions(&plan, &mut outcome);
-    write_outputs(&outcome, &outputs, quiet)
+    let code = write_outputs(&outcome, &outputs, quiet);
+    dispose(outcome);
+    code
+}
+
+/// Frees a scan's results off the caller's path. The process usually exits right after, and
+/// freeing thousands of subjects and findings one allocation at a time took 2 ms of every dense
+/// scan (measured) that the user waited for. A thread that cannot be started drops its closure,
+/// and the results with it, right here.
+fn dispose(outcome: ScanOutcome) {
+    let _ = std::thread::Builder::new()
+        .name("posture-free".into())
+        .spawn(move || drop(outcome));
 }
 
 /// `posture merge`: reads every shard result (an unreadable or corrupt one exits 2 naming

@@ -36,6 +36,7 @@ use crate::probe::service::{
 };
 use crate::probe::tls::{probe_tls_on, speaks_tls, StartTls, TlsProbeConfig, TrustStore};
 use crate::target::{Endpoint, Scheme};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -65,15 +66,37 @@ pub async fn assess_endpoint(
     ep: Endpoint,
     connected: Option<std::net::TcpStream>,
 ) -> Assessed {
-    let deadline = plan.limits.endpoint_timeout();
-    let work = assess_endpoint_inner(plan, &ep, connected);
-    match tokio::time::timeout(deadline, work).await {
+    let deadline = tokio::time::Instant::now() + plan.limits.endpoint_timeout();
+    bounded(plan, &ep, deadline, assess_unbounded(plan, &ep, connected)).await
+}
+
+/// Everything done to one open port, without the endpoint deadline: for a caller that polls
+/// it once and applies [`bounded`] only if it has to wait. Most open ports of a dense scan
+/// need no waiting, and a deadline armed for each of them cost a timer-wheel insertion and
+/// removal (a lock) per port.
+pub fn assess_unbounded<'a>(
+    plan: &'a ScanPlan,
+    ep: &'a Endpoint,
+    connected: Option<std::net::TcpStream>,
+) -> impl Future<Output = Assessed> + Send + 'a {
+    assess_endpoint_inner(plan, ep, connected)
+}
+
+/// `work` (an endpoint's assessment) cut off at `deadline`; what was not done by then makes
+/// the endpoint incomplete.
+pub async fn bounded(
+    plan: &ScanPlan,
+    ep: &Endpoint,
+    deadline: tokio::time::Instant,
+    work: impl Future<Output = Assessed>,
+) -> Assessed {
+    match tokio::time::timeout_at(deadline, work).await {
         Ok(r) => r,
         Err(_) => Assessed {
             subjects: Vec::new(),
             findings: Vec::new(),
             incomplete: vec![IncompleteEndpoint {
-                endpoint: display_with_ip(&ep),
+                endpoint: display_with_ip(ep),
                 stage: "deadline".into(),
                 reason: format!(
                     "the endpoint was not fully assessed within {} ms",
@@ -226,12 +249,11 @@ impl Work<'_> {
     fn judge(&mut self, facts: SubjectFacts, subject: Subject, enabled: bool) {
         if enabled {
             let spec = &self.plan.targets[self.ep.target];
-            let location =
-                self.plan
-                    .location_for(spec, subject, &self.ep.host, &self.ep.port.to_string());
+            let (plan, ep) = (self.plan, self.ep);
+            let location = || plan.location_for(spec, subject, &ep.host, &ep.port.to_string());
             self.out
                 .findings
-                .extend(crate::rule::evaluate(&self.plan.rules, &facts, &location));
+                .extend(crate::rule::evaluate_with(&plan.rules, &facts, &location));
         }
         self.out.subjects.push(facts);
     }

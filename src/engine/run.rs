@@ -7,7 +7,7 @@
 //! kept, so memory is bounded by the concurrency and the number of open ports, not by the
 //! size of the scope.
 
-use super::endpoint::{assess_endpoint, display_with_ip, Assessed};
+use super::endpoint::{assess_unbounded, bounded, display_with_ip, Assessed};
 use super::plan::{AddrList, Prepared, ScanPlan, WorkGroup};
 use super::sweep::{self, AddrSet, SweepConfig, SweepGroup, SweepResult, SweepVerdict};
 use crate::fact::SubjectFacts;
@@ -443,19 +443,22 @@ impl Intake<'_> {
             },
         };
         let plan = self.plan.clone();
-        // Kept for the report only if the assessment has to wait (a clone of a few words,
-        // not the formatted text, on the path every open port takes).
-        let kept = ep.clone();
-        let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> =
-            Box::pin(async move { assess_endpoint(&plan, ep, connected).await });
+        // The endpoint deadline runs from now, and is armed only if the assessment has to wait.
+        let deadline = tokio::time::Instant::now() + plan.limits.endpoint_timeout();
+        let ep = Arc::new(ep);
+        let mut work: std::pin::Pin<Box<dyn Future<Output = Assessed> + Send>> = Box::pin({
+            let (plan, ep) = (plan.clone(), ep.clone());
+            async move { assess_unbounded(&plan, &ep, connected).await }
+        });
         match work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(r) => self.absorb(r),
             Poll::Pending => {
+                let shown = display_with_ip(&ep);
                 let task = self.tasks.spawn(async move {
                     let _permit = permit;
-                    work.await
+                    bounded(&plan, &ep, deadline, work).await
                 });
-                self.in_flight.insert(task.id(), display_with_ip(&kept));
+                self.in_flight.insert(task.id(), shown);
             }
         }
     }

@@ -41,6 +41,21 @@ pub struct PortFacts {
     pub banner: String,
 }
 
+impl PortFacts {
+    pub(super) fn leaf(&self, field: &str) -> super::LeafLookup<'_> {
+        use super::{Leaf, LeafLookup};
+        LeafLookup::Found(match field {
+            "number" => Leaf::Int(i64::from(self.number)),
+            "state" => Leaf::Str(self.state.as_str()),
+            "open" => Leaf::Bool(self.open),
+            "service" => Leaf::Str(&self.service),
+            "service_source" => Leaf::Str(&self.service_source),
+            "banner" => Leaf::Str(&self.banner),
+            _ => return LeafLookup::Unknown,
+        })
+    }
+}
+
 /// All facts of one `port` subject.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortSubject {

@@ -29,6 +29,7 @@ use crate::outcome::{BaselineState, ScanOutcome};
 use askama::Template;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::Path;
 
 /// The report's own script (filters, sort, search, detail toggles). Static: never built from

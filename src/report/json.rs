@@ -96,7 +96,7 @@ struct Header<'a> {
 /// Streams `outcome` as JSON Lines: a `scan` header (schema version, tool, scan metadata,
 /// rules), then one `finding` line per finding, one `subject` line per subject and one
 /// `incomplete` line per endpoint that could not be assessed.
-pub fn write_jsonl(w: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
+pub fn write_jsonl<W: Write>(w: &mut W, outcome: &ScanOutcome) -> io::Result<()> {
     let header = Header {
         schema_version: &outcome.schema_version,
         tool: &outcome.tool,
@@ -117,7 +117,7 @@ pub fn write_jsonl(w: &mut dyn Write, outcome: &ScanOutcome) -> io::Result<()> {
     Ok(())
 }
 
-fn write_line<T: Serialize>(w: &mut dyn Write, kind: &'static str, item: &T) -> io::Result<()> {
+fn write_line<W: Write, T: Serialize>(w: &mut W, kind: &'static str, item: &T) -> io::Result<()> {
     // serde_json never emits a raw newline inside a compact value (strings escape it), so one
     // value is exactly one line.
     serde_json::to_writer(&mut *w, &Line { kind, item }).map_err(io::Error::from)?;

@@ -22,6 +22,7 @@ use crate::finding::Finding;
 use crate::outcome::ScanOutcome;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::Path;
 
 /// How to render JUnit.

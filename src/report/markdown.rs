@@ -17,6 +17,7 @@ use super::ReportError;
 use crate::finding::{Finding, Severity};
 use crate::outcome::{BaselineState, ScanOutcome};
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::Path;
 
 /// Rows of the top-findings table.

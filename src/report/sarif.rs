@@ -27,6 +27,7 @@ use crate::outcome::{BaselineState, PackInfo, RuleInfo, ScanOutcome, ScanStats, 
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::io::Write;
 use std::path::Path;
 
 /// The schema URI GitHub documents for uploads.

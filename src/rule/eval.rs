@@ -5,9 +5,9 @@
 //! that adds the rule's `params`. Any execution error — most often an absent fact
 //! (`NoSuchKey`) — means "no match": facts we could not observe are not findings.
 
-use super::template::{cap_evidence, render_json, render_value};
+use super::template::{cap_evidence, render_json, render_leaf, render_value};
 use super::{Rule, RuleSet};
-use crate::fact::SubjectFacts;
+use crate::fact::{Leaf, LeafLookup, SubjectFacts};
 use crate::finding::{fingerprint, Finding, Location};
 use cel::common::types::{
     CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
@@ -86,27 +86,100 @@ pub(crate) enum Piece {
 
 /// Judges `facts` with every active rule of their subject, in rule order.
 pub fn evaluate(rules: &RuleSet, facts: &SubjectFacts, location: &Location) -> Vec<Finding> {
+    evaluate_with(rules, facts, &|| location.clone())
+}
+
+/// [`evaluate`] with the findings' location made only when a rule fires: most subjects of a
+/// scan (every open port) have no finding, and formatting a location for each was a tenth of
+/// a port's evaluation.
+pub fn evaluate_with(
+    rules: &RuleSet,
+    facts: &SubjectFacts,
+    location: &dyn Fn() -> Location,
+) -> Vec<Finding> {
     let subject = facts.subject();
     if !rules.needs(subject) {
         return Vec::new();
     }
-    let vars = facts.variables();
-    let root = fact_context(rules.env(), &vars);
+    let resolver = FactResolver::new(facts);
+    let root = fact_context(rules.env(), &resolver);
     rules
         .rules_for(subject)
-        .filter_map(|rule| judge(rule, &root, &vars, facts, location))
+        .filter_map(|rule| judge(rule, &root, &resolver, location))
         .collect()
 }
 
-/// The root CEL context holding every fact variable, borrowing the facts' strings.
+/// Lends a subject's facts to CEL by the name CEL asks for.
+///
+/// CEL resolves a qualified name such as `port.open` by asking for the longest name first
+/// (`port.open`, then `port` with `open` left to select), as cel-go does. Answering the whole
+/// path converts just that one fact, straight from the typed facts where
+/// [`SubjectFacts::leaf`] knows it. Binding the variables instead meant building the
+/// subject's JSON form and converting all of it into CEL maps for every open port: in a dense
+/// scan that cost more than running the rules (measured: 3.6 → 1.2 µs per port subject).
+/// A path that is not there answers nothing, so CEL falls back to the shorter name and reports
+/// the missing field as it always does (`NoSuchKey`: no match). Whole objects (`has(port.x)`,
+/// `target` as a map) and the facts of other subjects come from the JSON form, built once on
+/// first need.
+pub(crate) struct FactResolver<'a> {
+    facts: &'a SubjectFacts,
+    json: OnceLock<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<'a> FactResolver<'a> {
+    pub(crate) fn new(facts: &'a SubjectFacts) -> FactResolver<'a> {
+        FactResolver {
+            facts,
+            json: OnceLock::new(),
+        }
+    }
+
+    fn json(&self) -> &serde_json::Map<String, serde_json::Value> {
+        self.json.get_or_init(|| self.facts.variables())
+    }
+
+    /// The fact at `path` rendered as evidence text; `None` when absent.
+    fn evidence(&self, path: &str) -> Option<String> {
+        match self.facts.leaf(path) {
+            LeafLookup::Found(leaf) => Some(render_leaf(leaf)),
+            LeafLookup::Absent => None,
+            LeafLookup::Unknown => lookup(self.json(), path).map(render_json),
+        }
+    }
+}
+
+impl VariableResolver for FactResolver<'_> {
+    fn resolve<'b>(&'b self, name: &str) -> Option<CowVal<'b, 'b>> {
+        match self.facts.leaf(name) {
+            LeafLookup::Found(leaf) => Some(CowVal::Owned(leaf_to_val(leaf))),
+            LeafLookup::Absent => None,
+            LeafLookup::Unknown => lookup(self.json(), name).map(|v| CowVal::Owned(json_to_val(v))),
+        }
+    }
+}
+
+/// A typed fact as a CEL value borrowing its strings (numbers are `int`, as in [`to_val`]).
+fn leaf_to_val(leaf: Leaf<'_>) -> Box<dyn Val + '_> {
+    match leaf {
+        Leaf::Str(s) => Box::new(CelString::from(s)),
+        Leaf::Int(i) => Box::new(CelInt::from(i)),
+        Leaf::Bool(b) => Box::new(CelBool::from(b)),
+        Leaf::Strs(items) => Box::new(CelList::from(
+            items
+                .iter()
+                .map(|s| Box::new(CelString::from(s.as_str())) as Box<dyn Val>)
+                .collect::<Vec<_>>(),
+        )),
+    }
+}
+
+/// The root CEL context of one subject: its facts through `resolver`.
 pub(crate) fn fact_context<'a>(
     env: &Arc<cel::Env>,
-    vars: &'a serde_json::Map<String, serde_json::Value>,
+    resolver: &'a FactResolver<'a>,
 ) -> Context<'a, 'a> {
     let mut ctx = Context::with_env(Arc::clone(env));
-    for (k, v) in vars {
-        ctx.add_variable_as_val(k.as_str(), json_to_val(v));
-    }
+    ctx.set_variable_resolver(resolver);
     ctx
 }
 
@@ -152,10 +225,10 @@ where
 pub(crate) fn judge<'v>(
     rule: &Rule,
     root: &Context<'_, 'v>,
-    vars: &serde_json::Map<String, serde_json::Value>,
-    facts: &SubjectFacts,
-    location: &Location,
+    resolver: &FactResolver<'_>,
+    location: &dyn Fn() -> Location,
 ) -> Option<Finding> {
+    let facts = resolver.facts;
     // None only for a built-in rule that failed to compile on first use (logged; the tests
     // compile every built-in rule).
     let compiled = rule.compiled()?;
@@ -188,7 +261,7 @@ pub(crate) fn judge<'v>(
     let evidence: BTreeMap<String, String> = compiled
         .reads
         .iter()
-        .filter_map(|path| Some((path.clone(), cap_evidence(render_json(lookup(vars, path)?)))))
+        .filter_map(|path| Some((path.clone(), cap_evidence(resolver.evidence(path)?))))
         .collect();
     Some(Finding {
         rule_id: rule.id.clone(),
@@ -208,7 +281,7 @@ pub(crate) fn judge<'v>(
         target_tags: target.tags.clone(),
         owner: target.owner.clone(),
         evidence,
-        location: location.clone(),
+        location: location(),
         suppressed: None,
     })
 }
@@ -375,6 +448,47 @@ pub(crate) mod tests {
             evaluate(&rs, &port(23, "telnet", "banner", true), &loc()).len(),
             1
         );
+    }
+
+    /// Facts reach CEL by whole path where they can and as whole objects where the expression
+    /// needs one (`has()`, a map or list value, a key that is not a field): both give the
+    /// same answers.
+    #[test]
+    fn facts_read_by_path_and_as_whole_objects_agree() {
+        let facts = port_with_banner(23, "telnet", "banner", true, "login: ");
+        for (when, expected) in [
+            ("'dmz' in target.tags && port.number == 23", true),
+            (
+                "has(port.banner) && has(target.ip) && !has(target.owner)",
+                true,
+            ),
+            (
+                "port['number'] == port.number && target['host'] == target.host",
+                true,
+            ),
+            ("size(port) == 6 && size(target.tags) == 1", true),
+            (
+                "port.state == 'open' && target.port == 23 && endpoint.endsWith(':23')",
+                true,
+            ),
+            (
+                "[port, target].size() == 2 && port.banner.startsWith('login')",
+                true,
+            ),
+            ("target.owner == 'web'", false),
+            ("port.number == 22", false),
+        ] {
+            let rs = rule(
+                when,
+                "{{ target.tags }} {{ port.banner }} {{ target.owner }}",
+            );
+            let f = evaluate(&rs, &facts, &loc());
+            assert_eq!(f.len(), usize::from(expected), "{when}");
+            assert!(rs.troubles().is_empty(), "{when}: {:?}", rs.troubles());
+            if expected {
+                assert_eq!(f[0].message, "dmz login:  ", "{when}");
+            }
+        }
     }
 
     #[test]

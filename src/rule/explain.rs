@@ -121,12 +121,13 @@ fn explain_rule(rules: &RuleSet, rule: &Rule) -> String {
         rule.subject,
         indent(&pretty)
     );
-    let root = super::eval::fact_context(rules.env(), &vars);
+    let resolver = super::eval::FactResolver::new(&sample);
+    let root = super::eval::fact_context(rules.env(), &resolver);
     let location = Location {
         uri: "sample".into(),
         line: None,
     };
-    match judge(rule, &root, &vars, &sample, &location) {
+    match judge(rule, &root, &resolver, &|| location.clone()) {
         Some(f) => {
             let _ = writeln!(out, "  result: MATCH ({})", f.severity);
             let _ = writeln!(out, "  message: {}", f.message);

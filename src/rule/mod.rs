@@ -18,7 +18,7 @@ mod schema;
 mod template;
 
 pub use diag::{RuleError, RuleErrors, Snippet};
-pub use eval::evaluate;
+pub use eval::{evaluate, evaluate_with};
 pub use explain::{explain, render_list};
 
 use crate::finding::{Severity, Subject};

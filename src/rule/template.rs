@@ -128,6 +128,17 @@ pub(crate) fn render_value(v: &cel::Value) -> String {
 }
 
 /// Renders a JSON fact value as text, by the same rules as [`render_value`].
+/// A typed fact as evidence text: what [`render_json`] makes of the same fact's JSON form.
+pub(crate) fn render_leaf(leaf: crate::fact::Leaf<'_>) -> String {
+    use crate::fact::Leaf;
+    match leaf {
+        Leaf::Str(s) => s.to_string(),
+        Leaf::Int(i) => i.to_string(),
+        Leaf::Bool(b) => b.to_string(),
+        Leaf::Strs(items) => items.join(", "),
+    }
+}
+
 pub(crate) fn render_json(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
