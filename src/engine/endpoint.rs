@@ -59,29 +59,6 @@ pub fn display_with_ip(ep: &Endpoint) -> String {
     }
 }
 
-/// Everything done to one open port, bounded by the endpoint deadline. `connected` is the
-/// port sweep's own connection when it handed it over: the banner is read from it.
-pub async fn assess_endpoint(
-    plan: &ScanPlan,
-    ep: Endpoint,
-    connected: Option<std::net::TcpStream>,
-) -> Assessed {
-    let deadline = tokio::time::Instant::now() + plan.limits.endpoint_timeout();
-    bounded(plan, &ep, deadline, assess_unbounded(plan, &ep, connected)).await
-}
-
-/// Everything done to one open port, without the endpoint deadline: for a caller that polls
-/// it once and applies [`bounded`] only if it has to wait. Most open ports of a dense scan
-/// need no waiting, and a deadline armed for each of them cost a timer-wheel insertion and
-/// removal (a lock) per port.
-pub fn assess_unbounded<'a>(
-    plan: &'a ScanPlan,
-    ep: &'a Endpoint,
-    connected: Option<std::net::TcpStream>,
-) -> impl Future<Output = Assessed> + Send + 'a {
-    assess_endpoint_inner(plan, ep, connected)
-}
-
 /// `work` (an endpoint's assessment) cut off at `deadline`; what was not done by then makes
 /// the endpoint incomplete.
 pub async fn bounded(
@@ -353,7 +330,12 @@ struct TlsOutcome {
     modern_ok: bool,
 }
 
-async fn assess_endpoint_inner(
+/// Everything done to one open port, without the endpoint deadline: the caller polls it once
+/// and applies [`bounded`] only if it has to wait. Most open ports of a dense scan need no
+/// waiting, and a deadline armed for each of them cost a timer-wheel insertion and removal (a
+/// lock) per port. `connected` is the port sweep's own connection when it handed it over: the
+/// banner is read from it.
+pub async fn assess_unbounded(
     plan: &ScanPlan,
     ep: &Endpoint,
     mut connected: Option<std::net::TcpStream>,

@@ -58,6 +58,10 @@ pub enum QueryError {
     Malformed(String),
     #[error("bad name `{0}`")]
     BadName(String),
+    /// The resolver sent a referral (NS records for `{0}`, no answer, no SOA) instead of an
+    /// answer: it does not recurse for this name, so the answer is unknown, not empty.
+    #[error("the server referred the question to `{0}` instead of answering it (it does not recurse, or does not serve the name)")]
+    Referral(String),
 }
 
 impl QueryError {
@@ -112,6 +116,26 @@ impl DnsResponse {
     pub fn is_void(&self, rtype: RecordType) -> bool {
         self.rcode == ResponseCode::NXDomain
             || (self.rcode == ResponseCode::NoError && self.records(rtype).next().is_none())
+    }
+
+    /// The zone a NOERROR response without an answer of `rtype` refers the question to, when it
+    /// is a referral rather than "no such data": NS records in the authority section and no SOA
+    /// (RFC 2308 §2.2, which is how resolvers tell the two apart). A recursive resolver never
+    /// answers a recursive query with a referral; an authoritative-only server (or a resolver
+    /// that refuses to recurse for this client) does, and reading that as NODATA invented
+    /// missing SPF, DMARC and CAA records and an empty NS set.
+    pub fn referral(&self, rtype: RecordType) -> Option<String> {
+        if self.rcode != ResponseCode::NoError || self.records(rtype).next().is_some() {
+            return None;
+        }
+        let has = |t: RecordType| self.authorities.iter().any(|r| r.record_type() == t);
+        if has(RecordType::SOA) {
+            return None;
+        }
+        self.authorities
+            .iter()
+            .find(|r| r.record_type() == RecordType::NS)
+            .map(|r| r.name.to_string().trim_end_matches('.').to_string())
     }
 
     /// Definitive: NOERROR or NXDOMAIN. Anything else leaves the question open.
@@ -292,18 +316,24 @@ impl DnsClient {
         }
     }
 
-    /// An ordinary lookup through the resolver (RD set).
+    /// An ordinary lookup through the resolver (RD set). A referral is an error
+    /// ([`QueryError::Referral`]): the resolver did not answer.
     pub async fn lookup(&self, name: &str, rtype: RecordType) -> Result<DnsResponse, QueryError> {
-        self.query(
-            self.resolver,
-            &fqdn(name)?,
-            rtype,
-            QueryFlags {
-                rd: true,
-                dnssec_ok: false,
-            },
-        )
-        .await
+        let response = self
+            .query(
+                self.resolver,
+                &fqdn(name)?,
+                rtype,
+                QueryFlags {
+                    rd: true,
+                    dnssec_ok: false,
+                },
+            )
+            .await?;
+        match response.referral(rtype) {
+            Some(zone) => Err(QueryError::Referral(zone)),
+            None => Ok(response),
+        }
     }
 
     /// The socket address of a nameserver address for direct queries.
@@ -587,6 +617,83 @@ mod tests {
         assert!(r.aa && !r.ra);
         assert_eq!(txt_strings(&r, 4096), ["v=spf1 -all"]);
         assert_eq!(txt_strings(&r, 4), ["v=sp"]);
+    }
+
+    /// RFC 2308 §2.2: NS without SOA in the authority section is a referral; an SOA (or no NS)
+    /// makes the same empty answer NODATA.
+    #[test]
+    fn referrals_are_told_apart_from_nodata() {
+        use hickory_proto::rr::rdata::{CNAME, NS, SOA};
+        let name = fqdn("far.example.com").unwrap();
+        let zone = fqdn("example.com").unwrap();
+        let q = build_query(3, &name, RecordType::TXT, QueryFlags::default()).unwrap();
+        let ns = |m: &mut Message| {
+            m.add_authority(Record::from_rdata(
+                name.clone(),
+                300,
+                RData::NS(NS(fqdn("ns.far.example.com").unwrap())),
+            ));
+        };
+        let soa = |m: &mut Message| {
+            m.add_authority(Record::from_rdata(
+                zone.clone(),
+                300,
+                RData::SOA(SOA::new(
+                    fqdn("ns.example.com").unwrap(),
+                    fqdn("admin.example.com").unwrap(),
+                    1,
+                    3600,
+                    600,
+                    86400,
+                    300,
+                )),
+            ));
+        };
+        let parse = |a: Vec<u8>| parse_response(&a, 3, &name, RecordType::TXT, 10).unwrap();
+        let referral = parse(answer_for(&q, ns));
+        assert_eq!(
+            referral.referral(RecordType::TXT).as_deref(),
+            Some("far.example.com")
+        );
+        // NODATA: SOA alone, SOA with NS, or nothing at all (RFC 2308 types 1, 2 and 3).
+        for nodata in [
+            parse(answer_for(&q, soa)),
+            parse(answer_for(&q, |m| {
+                soa(m);
+                ns(m);
+            })),
+            parse(answer_for(&q, |_| {})),
+        ] {
+            assert_eq!(nodata.referral(RecordType::TXT), None, "{nodata:?}");
+        }
+        // An answer, or NXDOMAIN, is never a referral.
+        let answered = parse(answer_for(&q, |m| {
+            m.add_answer(Record::from_rdata(
+                name.clone(),
+                60,
+                RData::TXT(TXT::new(vec!["x".into()])),
+            ));
+            ns(m);
+        }));
+        assert_eq!(answered.referral(RecordType::TXT), None);
+        let nx = parse(answer_for(&q, |m| {
+            m.metadata.response_code = ResponseCode::NXDomain;
+            ns(m);
+        }));
+        assert_eq!(nx.referral(RecordType::TXT), None);
+        // A CNAME whose target lies behind a referral: the chain was not followed.
+        let chain = parse(answer_for(&q, |m| {
+            m.add_answer(Record::from_rdata(
+                name.clone(),
+                60,
+                RData::CNAME(CNAME(fqdn("t.far.example.com").unwrap())),
+            ));
+            ns(m);
+        }));
+        assert_eq!(
+            chain.referral(RecordType::TXT).as_deref(),
+            Some("far.example.com")
+        );
     }
 
     #[test]

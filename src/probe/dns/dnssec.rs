@@ -140,12 +140,19 @@ pub async fn probe_dnssec(
     if !keys.is_definitive() {
         return Err(format!("DNSKEY {zone}: {}", rcode_name(keys.rcode)));
     }
+    // A referral (the server does not answer for the zone) says nothing about its keys.
+    if let Some(to) = keys.referral(dnskey_type) {
+        return Err(format!("DNSKEY {zone}: {}", QueryError::Referral(to)));
+    }
     let soa = client
         .query(server, &name, RecordType::SOA, flags)
         .await
         .map_err(|e| format!("SOA {zone}: {e}"))?;
     if !soa.is_definitive() {
         return Err(format!("SOA {zone}: {}", rcode_name(soa.rcode)));
+    }
+    if let Some(to) = soa.referral(RecordType::SOA) {
+        return Err(format!("SOA {zone}: {}", QueryError::Referral(to)));
     }
     let dnskey_count = keys
         .answers
