@@ -8,6 +8,8 @@ mod dns_checks;
 mod exit_codes;
 mod http_checks;
 mod interrupt;
+mod real_databases;
+mod real_resolvers;
 mod real_servers;
 mod report_cli;
 mod report_docs;

@@ -275,53 +275,10 @@ fn openssl_servers() {
     openssl_self_signed(&weak_dir, "weak.lab.test");
     openssl_ca_and_leaf(&old_dir, "old.lab.test", 1024, "sha1", 200);
     openssl_ca_and_leaf(&clean_dir, "good.lab.test", 2048, "sha256", 200);
-    let tls11 = s_server(
-        &legacy_dir,
-        &[
-            "-tls1_1",
-            "-cipher",
-            "DEFAULT:@SECLEVEL=0",
-            "-cert",
-            "cert.pem",
-            "-key",
-            "key.pem",
-        ],
-    );
-    let weak = s_server(
-        &weak_dir,
-        &[
-            "-cipher",
-            "ALL:eNULL:@SECLEVEL=0",
-            "-cert",
-            "cert.pem",
-            "-key",
-            "key.pem",
-        ],
-    );
-    let old = s_server(
-        &old_dir,
-        &[
-            "-cipher",
-            "DEFAULT:@SECLEVEL=0",
-            "-cert",
-            "leaf.pem",
-            "-key",
-            "leaf.key",
-            "-cert_chain",
-            "ca.pem",
-        ],
-    );
-    let clean = s_server(
-        &clean_dir,
-        &[
-            "-cert",
-            "leaf.pem",
-            "-key",
-            "leaf.key",
-            "-cert_chain",
-            "ca.pem",
-        ],
-    );
+    let tls11 = s_server_self_signed(&legacy_dir, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
+    let weak = s_server_self_signed(&weak_dir, &["-cipher", "ALL:eNULL:@SECLEVEL=0"]);
+    let old = s_server_ca_and_leaf(&old_dir, &["-cipher", "DEFAULT:@SECLEVEL=0"]);
+    let clean = s_server_ca_and_leaf(&clean_dir, &[]);
     let ca = format!(
         "{}{}",
         std::fs::read_to_string(old_dir.join("ca.pem")).unwrap(),
@@ -540,7 +497,7 @@ fn tls_found_on_the_wire_and_by_tls_ports() {
 fn silent_tls_server_found_by_client_hello() {
     let env = Env::new();
     openssl_self_signed(env.dir.path(), "quiet.lab.test");
-    let server = s_server(env.dir.path(), &["-cert", "cert.pem", "-key", "key.pem"]);
+    let server = s_server_self_signed(env.dir.path(), &[]);
     let port = server.addr.port().to_string();
     let (code, report) = scan(
         env.dir.path(),

@@ -14,7 +14,9 @@
 //! publishes never leaves the machine. The resolver (127.0.77.1) answers for all zones, and
 //! also carries the `test.` TLD so names under no lab zone get NXDOMAIN, as on the Internet.
 
-use super::dns_server::{start_dns_server, DnsServerHandle, DnsServerOptions};
+use super::dns_server::{
+    start_dns_servers_on_one_port, DnsServerHandle, DnsServerOptions, DnsServerSpec,
+};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -156,9 +158,6 @@ pub fn lab_zones(extra: &[(String, IpAddr)], shop_serial: &str) -> Vec<(String, 
     zones
 }
 
-/// One lab server: its address, its zones (origin, text), its behaviour.
-type LabServer = (Ipv4Addr, Vec<(String, String)>, DnsServerOptions);
-
 /// Starts the lab DNS: the resolver and every lab nameserver on one port, and A/AAAA records
 /// for `extra_names` (the lab's other hosts) so they resolve through it.
 pub async fn start_dns_lab(extra_names: &[(String, IpAddr)]) -> io::Result<DnsLab> {
@@ -174,64 +173,42 @@ pub async fn start_dns_lab(extra_names: &[(String, IpAddr)]) -> io::Result<DnsLa
         axfr_zones: vec!["lab.test".into()],
         open_recursion: true,
     };
-    let plan: Vec<LabServer> = vec![
+    let plan: Vec<DnsServerSpec> = vec![
         (
-            LAB_RESOLVER_IP,
+            LAB_RESOLVER_IP.into(),
             zones_ns1.clone(),
             DnsServerOptions::default(),
         ),
         (
-            LAB_NS_IP,
+            LAB_NS_IP.into(),
             pick(&zones_ns1, &["lab.test", "legacy.test"]),
             lab_opts,
         ),
         (
-            SHOP_NS1_IP,
+            SHOP_NS1_IP.into(),
             pick(&zones_ns1, &["shop.test"]),
             DnsServerOptions::default(),
         ),
         (
-            SHOP_NS2_IP,
+            SHOP_NS2_IP.into(),
             pick(&zones_ns2, &["shop.test"]),
             DnsServerOptions::default(),
         ),
         // Lame for shop.test: it answers, but not for that zone.
         (
-            SHOP_NS3_IP,
+            SHOP_NS3_IP.into(),
             pick(&zones_ns1, &["cloud.test"]),
             DnsServerOptions::default(),
         ),
     ];
-    let mut last_err = None;
-    'attempt: for _ in 0..BIND_ATTEMPTS {
-        let mut servers: Vec<DnsServerHandle> = Vec::new();
-        let mut port = 0;
-        for (ip, zones, opts) in &plan {
-            let zones: Vec<(&str, &str)> = zones
-                .iter()
-                .map(|(z, t)| (z.as_str(), t.as_str()))
-                .collect();
-            match start_dns_server(SocketAddr::new((*ip).into(), port), &zones, opts.clone()).await
-            {
-                Ok(h) => {
-                    port = h.addr.port();
-                    servers.push(h);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    last_err = Some(e);
-                    continue 'attempt;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        return Ok(DnsLab {
-            resolver: SocketAddr::new(LAB_RESOLVER_IP.into(), port),
-            ns_port: port,
-            domains: LAB_DOMAINS.iter().map(|d| d.to_string()).collect(),
-            _servers: servers,
-        });
-    }
-    Err(last_err.unwrap_or_else(|| io::Error::other("no port free on every lab DNS address")))
+    let servers = start_dns_servers_on_one_port(&plan, BIND_ATTEMPTS).await?;
+    let port = servers[0].addr.port();
+    Ok(DnsLab {
+        resolver: SocketAddr::new(LAB_RESOLVER_IP.into(), port),
+        ns_port: port,
+        domains: LAB_DOMAINS.iter().map(|d| d.to_string()).collect(),
+        _servers: servers,
+    })
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use hickory_server::Server;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -573,6 +573,43 @@ pub async fn start_dns_server(
         }
     }
     Err(last_err.unwrap_or_else(|| io::Error::other("could not bind UDP and TCP on one port")))
+}
+
+/// One server of a group started by [`start_dns_servers_on_one_port`]: its address, its zones
+/// (origin, text) and its behaviour.
+pub type DnsServerSpec = (IpAddr, Vec<(String, String)>, DnsServerOptions);
+
+/// Starts a server for every entry of `plan`, all on one port (the kernel picks it for the
+/// first), like nameservers on port 53 at different addresses. When a later address has that
+/// port taken, starts over on another, up to `attempts` times; other errors end it.
+pub async fn start_dns_servers_on_one_port(
+    plan: &[DnsServerSpec],
+    attempts: usize,
+) -> io::Result<Vec<DnsServerHandle>> {
+    let mut last_err = None;
+    'attempt: for _ in 0..attempts {
+        let mut servers: Vec<DnsServerHandle> = Vec::new();
+        let mut port = 0;
+        for (ip, zones, opts) in plan {
+            let zones: Vec<(&str, &str)> = zones
+                .iter()
+                .map(|(z, t)| (z.as_str(), t.as_str()))
+                .collect();
+            match start_dns_server(SocketAddr::new(*ip, port), &zones, opts.clone()).await {
+                Ok(h) => {
+                    port = h.addr.port();
+                    servers.push(h);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    last_err = Some(e);
+                    continue 'attempt;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(servers);
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("no port free on every lab DNS address")))
 }
 
 /// Parse-check a zone text as the lab server would load it (for fixture tests).

@@ -4,6 +4,7 @@
 //! Nothing here is simulated on the scanner's side: the lab only provides servers; the scan is
 //! exactly what `posture scan` does against them.
 
+pub mod dns_fixtures;
 pub mod dns_lab;
 pub mod dns_server;
 pub mod services;

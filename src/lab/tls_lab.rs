@@ -1,4 +1,6 @@
-//! TLS and HTTP cases of the demo lab (issue 3 §8), also used by the integration tests.
+//! TLS and HTTP cases of the demo lab (issue 3 §8), also used by the TLS probe's unit tests and
+//! the integration tests (a few servers here serve only them: [`serve_tls`],
+//! [`serve_smtp_starttls`], [`serve_tls_records`] for hand-made flights).
 //!
 //! Every case is a real server on 127.0.0.1 with a kernel-chosen port, reached by a URL whose
 //! name (`expired.lab.test`, …) the lab DNS server resolves to 127.0.0.1, so SNI, the hostname
@@ -151,8 +153,20 @@ impl LabPki {
     /// intermediate; the chain is leaf + intermediate (the root is the trust anchor).
     pub fn leaf(&self, names: &[&str], from_days: i64, to_days: i64) -> io::Result<LabCert> {
         let key = KeyPair::generate().map_err(to_io)?;
+        self.leaf_with_key(names, &key, from_days, to_days)
+    }
+
+    /// Like [`LabPki::leaf`], for a key made elsewhere (an RSA key from the openssl CLI: ring
+    /// cannot generate one).
+    pub fn leaf_with_key(
+        &self,
+        names: &[&str],
+        key: &KeyPair,
+        from_days: i64,
+        to_days: i64,
+    ) -> io::Result<LabCert> {
         let cert = leaf_params(names, self.now, from_days, to_days)
-            .and_then(|p| p.signed_by(&key, &self.intermediate.issuer))
+            .and_then(|p| p.signed_by(key, &self.intermediate.issuer))
             .map_err(to_io)?;
         Ok(LabCert {
             chain: vec![cert.der().clone(), self.intermediate.der.clone()],
@@ -311,9 +325,8 @@ pub async fn serve_http(response: Vec<u8>) -> io::Result<LabServer> {
     })
 }
 
-/// A TLS 1.2/1.3 server (rustls, ALPN `http/1.1`) presenting `cert`, answering every HTTP
-/// request with `response`.
-pub async fn serve_https(cert: LabCert, response: Vec<u8>) -> io::Result<LabServer> {
+/// A rustls acceptor speaking TLS 1.2 and 1.3, presenting `cert`, offering `alpn`.
+fn tls_acceptor(cert: LabCert, alpn: &[&[u8]]) -> io::Result<tokio_rustls::TlsAcceptor> {
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -322,8 +335,28 @@ pub async fn serve_https(cert: LabCert, response: Vec<u8>) -> io::Result<LabServ
     .with_no_client_auth()
     .with_single_cert(cert.chain, cert.key)
     .map_err(io::Error::other)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A TLS 1.2/1.3 server (rustls, no ALPN) presenting `cert`: every client gets the handshake,
+/// then a close_notify. (Not in the demo: for the probe's tests.)
+pub async fn serve_tls(cert: LabCert) -> io::Result<LabServer> {
+    let acceptor = tls_acceptor(cert, &[])?;
+    spawn_accept_loop(bind_loopback().await?, move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            if let Ok(mut tls) = acceptor.accept(stream).await {
+                let _ = tls.shutdown().await;
+            }
+        }
+    })
+}
+
+/// A TLS 1.2/1.3 server (rustls, ALPN `http/1.1`) presenting `cert`, answering every HTTP
+/// request with `response`.
+pub async fn serve_https(cert: LabCert, response: Vec<u8>) -> io::Result<LabServer> {
+    let acceptor = tls_acceptor(cert, &[b"http/1.1"])?;
     let response = Arc::new(response);
     spawn_accept_loop(bind_loopback().await?, move |stream| {
         let (acceptor, response) = (acceptor.clone(), response.clone());
@@ -335,6 +368,68 @@ pub async fn serve_https(cert: LabCert, response: Vec<u8>) -> io::Result<LabServ
     })
 }
 
+/// An SMTP server that greets like Postfix (so its banner reads as SMTP on any port), offers
+/// STARTTLS when `offer`, and upgrades into rustls presenting `cert`. (Not in the demo: for the
+/// tests.)
+pub async fn serve_smtp_starttls(cert: LabCert, offer: bool) -> io::Result<LabServer> {
+    let acceptor = tls_acceptor(cert, &[])?;
+    spawn_accept_loop(bind_loopback().await?, move |stream| {
+        let acceptor = acceptor.clone();
+        async move {
+            let _ = smtp_session(stream, acceptor, offer).await;
+        }
+    })
+}
+
+async fn smtp_session(
+    mut s: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    offer: bool,
+) -> Option<()> {
+    async fn line(s: &mut TcpStream) -> Option<String> {
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        while out.len() < 512 {
+            if s.read(&mut b).await.ok()? == 0 {
+                return None;
+            }
+            out.push(b[0]);
+            if b[0] == b'\n' {
+                return Some(String::from_utf8_lossy(&out).into_owned());
+            }
+        }
+        None
+    }
+    s.write_all(b"220 mail.lab.test ESMTP Postfix (Debian/GNU)\r\n")
+        .await
+        .ok()?;
+    loop {
+        let l = line(&mut s).await?;
+        let cmd = l.trim().to_ascii_uppercase();
+        if cmd.starts_with("EHLO") {
+            let caps: &[u8] = if offer {
+                b"250-mail.lab.test\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
+            } else {
+                b"250-mail.lab.test\r\n250-SIZE 10240000\r\n250 8BITMIME\r\n"
+            };
+            s.write_all(caps).await.ok()?;
+        } else if cmd == "STARTTLS" && offer {
+            s.write_all(b"220 2.0.0 Ready to start TLS\r\n")
+                .await
+                .ok()?;
+            let mut tls = acceptor.accept(s).await.ok()?;
+            return tls.shutdown().await.ok();
+        } else if cmd == "QUIT" {
+            s.write_all(b"221 2.0.0 Bye\r\n").await.ok()?;
+            return Some(());
+        } else {
+            s.write_all(b"502 5.5.2 Error: command not recognized\r\n")
+                .await
+                .ok()?;
+        }
+    }
+}
+
 /// Suites the legacy responder accepts, in its order of preference: RSA key exchange only
 /// (no forward secrecy), AES-CBC first, 3DES last.
 pub const LEGACY_SUITES: [u16; 3] = [0x002f, 0x0035, 0x000a];
@@ -344,14 +439,22 @@ pub const LEGACY_VERSION: u16 = 0x0301;
 /// A legacy-only TLS server (see the module docs): TLS 1.0 with RSA key exchange, presenting
 /// `chain` (DER, leaf first) in the plaintext Certificate message.
 pub async fn serve_legacy_tls(chain: Vec<Vec<u8>>) -> io::Result<LabServer> {
-    let chain = Arc::new(chain);
+    serve_tls_records(move |record| legacy_answer(record, &chain)).await
+}
+
+/// A raw responder: reads each client's first TLS record (its ClientHello), writes
+/// `answer(record)` and closes. The legacy server, and hand-made flights in the tests.
+pub async fn serve_tls_records(
+    answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> io::Result<LabServer> {
+    let answer = Arc::new(answer);
     spawn_accept_loop(bind_loopback().await?, move |mut stream| {
-        let chain = chain.clone();
+        let answer = answer.clone();
         async move {
             let Some(record) = read_record(&mut stream).await else {
                 return;
             };
-            let _ = stream.write_all(&legacy_answer(&record, &chain)).await;
+            let _ = stream.write_all(&answer(&record)).await;
             let _ = stream.shutdown().await;
         }
     })

@@ -3,7 +3,8 @@
 //! [`probe_banner`] connects, waits [`Limits::banner_wait`] for a greeting (ssh, smtp, ftp, pop3,
 //! imap, mysql, vnc and telnet speak first), and if the service stays silent sends one nudge
 //! chosen by the port ([`Nudge::for_port`], in the spirit of nmap-service-probes) and reads the
-//! answer. On ports whose service speaks first the "nudge" is to keep listening: a late SMTP
+//! answer. A service on a port the table does not name that hangs up on the default nudge
+//! without a word gets one more connection and question ([`Nudge::after_silent_close`]). On ports whose service speaks first the "nudge" is to keep listening: a late SMTP
 //! greeting is common and talking first is punished by pregreet checks. Everything is bounded: bytes by `banner_bytes`, each wait by its timeout, the whole
 //! probe by [`Limits::probe_deadline`]. What happened is recorded as data in [`BannerOutcome`],
 //! never as a panic or an `Err`; the connection is closed when the probe returns.
@@ -152,15 +153,38 @@ pub async fn probe_banner_from(
         s.set_nonblocking(true).ok()?;
         TcpStream::from_std(s).ok()
     });
-    match adopted {
-        Some(stream) => read_banner(stream, port_hint, limits, deadline).await,
-        None => connect_and_read(addr, port_hint, limits, deadline).await,
+    let nudge = Nudge::for_port(port_hint);
+    let out = match adopted {
+        Some(stream) => read_banner(stream, nudge, true, limits, deadline).await,
+        None => connect_and_read(addr, nudge, true, limits, deadline).await,
+    };
+    let Some(next) = Nudge::after_silent_close(port_hint) else {
+        return out;
+    };
+    if !out.nudged
+        || !out.bytes.is_empty()
+        || !matches!(out.error.as_deref(), Some(ERR_CLOSED | ERR_RESET))
+        || Instant::now() >= deadline
+    {
+        return out;
+    }
+    // A service on a port we cannot name hung up on `GET /` without a word (FIN, or RST when
+    // it left our bytes unread). PostgreSQL does exactly that (it reads "GET " as a 1.2 GB
+    // startup packet length and drops the client),
+    // so ask once more, on a new connection, the way a PostgreSQL client starts. The service
+    // already showed it does not speak first: the nudge goes out at once.
+    let second = connect_and_read(addr, next, false, limits, deadline).await;
+    if second.bytes.is_empty() {
+        out
+    } else {
+        second
     }
 }
 
 async fn connect_and_read(
     addr: SocketAddr,
-    port_hint: u16,
+    nudge: Nudge,
+    listen_first: bool,
     limits: &Limits,
     deadline: Instant,
 ) -> BannerOutcome {
@@ -177,33 +201,36 @@ async fn connect_and_read(
         }
         Ok(Ok(stream)) => stream,
     };
-    read_banner(stream, port_hint, limits, deadline).await
+    read_banner(stream, nudge, listen_first, limits, deadline).await
 }
 
-/// Reads what the service says first, nudges it if it says nothing, closes.
+/// Reads what the service says first (when `listen_first`), nudges it if it says nothing,
+/// closes.
 async fn read_banner(
     mut stream: TcpStream,
-    port_hint: u16,
+    nudge: Nudge,
+    listen_first: bool,
     limits: &Limits,
     deadline: Instant,
 ) -> BannerOutcome {
     let mut out = BannerOutcome::default();
     let cap = limits.banner_bytes;
 
-    let first = read_answer(
-        &mut stream,
-        &mut out.bytes,
-        cap,
-        limits.banner_wait(),
-        deadline,
-    )
-    .await;
-    if !out.bytes.is_empty() || !matches!(first, ReadEnd::Quiet) {
-        out.error = first.error(!out.bytes.is_empty());
-        return out;
+    if listen_first {
+        let first = read_answer(
+            &mut stream,
+            &mut out.bytes,
+            cap,
+            limits.banner_wait(),
+            deadline,
+        )
+        .await;
+        if !out.bytes.is_empty() || !matches!(first, ReadEnd::Quiet) {
+            out.error = first.error(!out.bytes.is_empty());
+            return out;
+        }
     }
 
-    let nudge = Nudge::for_port(port_hint);
     let request = nudge.bytes();
     if !request.is_empty() {
         out.nudged = true;
@@ -388,13 +415,28 @@ pub enum Nudge {
 impl Nudge {
     /// The nudge for a port, from its conventional service.
     pub fn for_port(port: u16) -> Nudge {
+        Nudge::for_named_port(port).unwrap_or(Nudge::Http)
+    }
+
+    /// The second question for a service on a port we cannot name that closed on the first
+    /// (`GET /`) without a word: the PostgreSQL startup packet, since PostgreSQL is the common
+    /// service that answers nmap's GetRequest that way (MySQL/MariaDB speak first; Redis,
+    /// memcached and HTTP servers answer). `None` on ports whose service we know.
+    pub fn after_silent_close(port: u16) -> Option<Nudge> {
+        Nudge::for_named_port(port)
+            .is_none()
+            .then_some(Nudge::Postgres)
+    }
+
+    /// The nudge for a port whose service the port table names; `None` for the others.
+    fn for_named_port(port: u16) -> Option<Nudge> {
         if HTTP_PORTS.contains(&port) {
-            return Nudge::Http;
+            return Some(Nudge::Http);
         }
         if DIRECT_TLS_PORTS.contains(&port) {
-            return Nudge::TlsHello;
+            return Some(Nudge::TlsHello);
         }
-        match port_service(port) {
+        let nudge = match port_service(port) {
             Some("http" | "elasticsearch" | "docker" | "couchdb") => Nudge::Http,
             Some(name) if is_tls_service(name) => Nudge::TlsHello,
             Some("redis") => Nudge::Redis,
@@ -413,11 +455,13 @@ impl Nudge {
             ) => Nudge::Listen,
             // memcached answers `ERROR` to an empty line; a GET would look like its own command.
             Some("memcached") => Nudge::GenericLines,
-            // Everything else: nmap's GetRequest. HTTP servers answer it properly, and so do
-            // most line protocols (redis `-ERR`, memcached `ERROR`, SMTP/FTP-style `500`),
-            // where two bare newlines are silently ignored (redis skips empty lines).
-            _ => Nudge::Http,
-        }
+            // Everything else: nmap's GetRequest (the caller's default). HTTP servers answer it
+            // properly, and so do most line protocols (redis `-ERR`, memcached `ERROR`,
+            // SMTP/FTP-style `500`), where two bare newlines are silently ignored (redis skips
+            // empty lines).
+            _ => return None,
+        };
+        Some(nudge)
     }
 
     /// The bytes sent.
@@ -822,6 +866,79 @@ mod tests {
             took >= limits.probe_deadline() - Duration::from_millis(50),
             "{took:?}"
         );
+    }
+
+    /// A listener that serves up to `max` connections like PostgreSQL: it reads the 4-byte
+    /// length of a startup packet, drops a client whose length is absurd (`GET ` is 1.2 GB)
+    /// without a word, and refuses protocol 0.0 with a FATAL ErrorResponse (as recorded from
+    /// PostgreSQL 15). `answers` false: it drops every client. Returns the connection count.
+    async fn postgres_like(
+        max: usize,
+        answers: bool,
+    ) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            for _ in 0..max {
+                let Ok(Ok((mut s, _))) = timeout(Duration::from_secs(10), listener.accept()).await
+                else {
+                    return;
+                };
+                seen.fetch_add(1, Ordering::SeqCst);
+                // PostgreSQL reads into its 8 KB buffer: all we sent, so it hangs up with FIN.
+                let mut head = [0u8; 64];
+                match timeout(Duration::from_secs(5), s.read(&mut head)).await {
+                    Ok(Ok(n)) if n >= 8 => {}
+                    _ => continue,
+                }
+                let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+                if answers && len == 8 {
+                    let fields: &[u8] = b"SFATAL\0VFATAL\0C0A000\0Munsupported frontend \
+                        protocol 0.0: server supports 3.0 to 3.0\0\0";
+                    let mut reply = vec![b'E'];
+                    reply.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+                    reply.extend_from_slice(fields);
+                    let _ = s.write_all(&reply).await;
+                }
+            }
+        });
+        (addr, count)
+    }
+
+    #[tokio::test]
+    async fn silent_close_on_an_unnamed_port_is_asked_the_postgresql_way() {
+        use std::sync::atomic::Ordering;
+        let (addr, count) = postgres_like(3, true).await;
+        let out = probe_banner(addr, 40000, &test_limits()).await;
+        assert!(out.bytes.starts_with(b"E\0\0\0"), "{out:?}");
+        assert!(out.nudged && out.error.is_none(), "{out:?}");
+        let (name, source) = super::super::service::guess_service(40000, &out.bytes);
+        assert_eq!((name.as_str(), source), ("postgresql", "probe"));
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_service_that_drops_both_questions_costs_two_connections() {
+        use std::sync::atomic::Ordering;
+        let (addr, count) = postgres_like(3, false).await;
+        let out = probe_banner(addr, 40000, &test_limits()).await;
+        assert!(out.bytes.is_empty() && out.nudged, "{out:?}");
+        assert_eq!(out.error.as_deref(), Some(ERR_CLOSED));
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_silent_close_on_a_named_port_is_not_asked_again() {
+        use std::sync::atomic::Ordering;
+        let (addr, count) = postgres_like(3, true).await;
+        // The port hint names HTTP: a silent close after `GET /` is the whole answer.
+        let out = probe_banner(addr, 8080, &test_limits()).await;
+        assert!(out.bytes.is_empty() && out.nudged, "{out:?}");
+        assert_eq!(out.error.as_deref(), Some(ERR_CLOSED));
+        assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod dns;
 pub mod tls;
+pub mod tls_shared;
 
 use assert_cmd::Command;
 use serde_json::Value;

@@ -9,141 +9,60 @@ use super::client::{fqdn, txt_strings, DnsClient, QueryFlags, AXFR_MAX_RECORDS};
 use super::*;
 use crate::fact::dns::DnsSubject;
 use crate::fact::TargetFacts;
-use crate::lab::dns_server::{start_dns_server, DnsServerHandle, DnsServerOptions};
-use crate::lab::tls_lab::{http_text_response, serve_https, LabPki, LabServer};
+use crate::lab::dns_fixtures::{
+    fixture_zones, garbage_reply, read_tcp_message, serve_raw_dns, write_tcp_message, FixtureDns,
+    RawDnsServer,
+};
+use crate::lab::dns_server::{start_dns_server, DnsServerOptions};
 use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::{A, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::path::PathBuf;
+use tokio::io::AsyncWriteExt;
 
 const TEST_ZONE: &str = include_str!("../../../fixtures/dns/test.zone");
-const CLEAN: &str = include_str!("../../../fixtures/dns/clean.test.zone");
-const DEPT: &str = include_str!("../../../fixtures/dns/dept.clean.test.zone");
-const BAD: &str = include_str!("../../../fixtures/dns/bad.test.zone");
-const LAME: &str = include_str!("../../../fixtures/dns/lame.test.zone");
-const PARTNER: &str = include_str!("../../../fixtures/dns/partner.test.zone");
-const OTHER: &str = include_str!("../../../fixtures/dns/other.test.zone");
-const NOWHERE: &str = include_str!("../../../fixtures/dns/nowhere.test.zone");
 const RULES: &str = include_str!("../../../rules/dns.toml");
-const POLICY: &str =
-    "version: STSv1\r\nmode: enforce\r\nmx: mail.clean.test\r\nmax_age: 604800\r\n";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// Every server of the lab world.
-struct Lab {
-    resolver: DnsServerHandle,
-    ns_port: u16,
-    _ns: Vec<DnsServerHandle>,
-    https_port: u16,
-    _policy: LabServer,
-    ca: rustls::pki_types::CertificateDer<'static>,
+fn zone_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/dns"))
 }
+
+/// The fixture world of the tests ([`crate::lab::dns_fixtures`], shared with the integration
+/// tests), started on the test's runtime.
+struct Lab(FixtureDns);
 
 impl Lab {
     async fn start() -> Lab {
-        let lame_v2 = LAME.replace("2024010101", "2024010102");
-        let all: Vec<(&str, &str)> = vec![
-            ("test", TEST_ZONE),
-            ("clean.test", CLEAN),
-            ("dept.clean.test", DEPT),
-            ("bad.test", BAD),
-            ("lame.test", LAME),
-            ("partner.test", PARTNER),
-            ("other.test", OTHER),
-            ("nowhere.test", NOWHERE),
-        ];
-        let resolver = start_dns_server(
-            (Ipv4Addr::LOCALHOST, 0).into(),
-            &all,
-            DnsServerOptions::default(),
-        )
-        .await
-        .unwrap();
-        let clean: Vec<(&str, &str)> = vec![("clean.test", CLEAN), ("dept.clean.test", DEPT)];
-        let bad = DnsServerOptions {
-            axfr_zones: vec!["bad.test".into()],
-            open_recursion: true,
-        };
-        // All nameservers share one port on different loopback addresses, like port 53 would.
-        'attempt: for _ in 0..8 {
-            let first = start_dns_server(
-                (ip("127.0.0.2"), 0).into(),
-                &clean,
-                DnsServerOptions::default(),
-            )
-            .await
-            .unwrap();
-            let port = first.addr.port();
-            let mut ns = vec![first];
-            type Ns<'a> = (&'a str, Vec<(&'a str, &'a str)>, DnsServerOptions);
-            let rest: Vec<Ns> = vec![
-                ("127.0.1.2", clean.clone(), DnsServerOptions::default()),
-                ("127.0.0.3", vec![("bad.test", BAD)], bad.clone()),
-                (
-                    "127.0.0.4",
-                    vec![("lame.test", LAME)],
-                    DnsServerOptions::default(),
-                ),
-                (
-                    "127.0.1.4",
-                    vec![("lame.test", lame_v2.as_str())],
-                    DnsServerOptions::default(),
-                ),
-                (
-                    "127.0.2.4",
-                    vec![("nowhere.test", NOWHERE)],
-                    DnsServerOptions::default(),
-                ),
-            ];
-            for (addr, zones, opts) in rest {
-                match start_dns_server((ip(addr), port).into(), &zones, opts).await {
-                    Ok(h) => ns.push(h),
-                    Err(_) => continue 'attempt,
-                }
-            }
-            let (policy, ca) = start_policy_server().await;
-            return Lab {
-                resolver,
-                ns_port: port,
-                _ns: ns,
-                https_port: policy.addr.port(),
-                _policy: policy,
-                ca,
-            };
-        }
-        panic!("could not bind the lab nameservers on one port");
+        Lab(FixtureDns::start(&zone_dir()).await.unwrap())
     }
 
     fn cfg(&self) -> DnsProbeConfig {
         let mut c = DnsProbeConfig::new(
-            self.resolver.addr,
+            self.0.resolver,
             &Limits::default(),
             OffsetDateTime::now_utc(),
         );
-        c.ns_port = self.ns_port;
+        c.ns_port = self.0.ns_port;
         c.timeout = Duration::from_millis(800);
         c.deadline = Duration::from_secs(10);
-        c.https_port = self.https_port;
-        c.extra_roots = vec![self.ca.clone()];
+        c.https_port = self.0.https_port;
+        c.extra_roots = vec![self.0.ca.der.clone()];
         c
     }
 }
 
-/// An HTTPS server for `mta-sts.clean.test` presenting a certificate of a fresh lab PKI; the
-/// root to trust comes with it.
-async fn start_policy_server() -> (LabServer, rustls::pki_types::CertificateDer<'static>) {
-    let pki = LabPki::new(OffsetDateTime::now_utc()).unwrap();
-    let cert = pki.leaf(&["mta-sts.clean.test"], -1, 90).unwrap();
-    let server = serve_https(cert, http_text_response(200, "OK", POLICY))
-        .await
-        .unwrap();
-    (server, pki.root.der.clone())
+/// All checks of `name` in a fresh fixture world; they must complete.
+async fn probe_complete(name: &str) -> DnsFacts {
+    let lab = Lab::start().await;
+    let f = probe(name, &lab.cfg()).await;
+    assert!(f.complete, "{:?}", f.errors);
+    f
 }
 
 #[derive(serde::Deserialize)]
@@ -305,25 +224,14 @@ fn user_rule_on_tags_is_expressible() {
 
 #[test]
 fn fixture_zones_load() {
-    for (origin, text) in [
-        ("test", TEST_ZONE),
-        ("clean.test", CLEAN),
-        ("dept.clean.test", DEPT),
-        ("bad.test", BAD),
-        ("lame.test", LAME),
-        ("partner.test", PARTNER),
-        ("other.test", OTHER),
-        ("nowhere.test", NOWHERE),
-    ] {
-        crate::lab::dns_server::check_zone(origin, text).unwrap();
+    for (origin, text) in fixture_zones(&zone_dir()).unwrap() {
+        crate::lab::dns_server::check_zone(&origin, &text).unwrap();
     }
 }
 
 #[tokio::test]
 async fn clean_zone_fires_no_rule() {
-    let lab = Lab::start().await;
-    let f = probe("clean.test", &lab.cfg()).await;
-    assert!(f.complete, "{:?}", f.errors);
+    let f = probe_complete("clean.test").await;
     assert!(f.is_zone_apex);
     assert_eq!(fired(&f), set(&[]), "{f:#?}");
     // The facts behind the silence.
@@ -385,9 +293,7 @@ async fn dmarc_falls_back_to_the_organisational_domain() {
 
 #[tokio::test]
 async fn bad_zone_fires_its_rules() {
-    let lab = Lab::start().await;
-    let f = probe("bad.test", &lab.cfg()).await;
-    assert!(f.complete, "{:?}", f.errors);
+    let f = probe_complete("bad.test").await;
     assert_eq!(
         fired(&f),
         set(&[
@@ -432,9 +338,7 @@ async fn bad_zone_fires_its_rules() {
 
 #[tokio::test]
 async fn lame_zone_fires_its_rules() {
-    let lab = Lab::start().await;
-    let f = probe("lame.test", &lab.cfg()).await;
-    assert!(f.complete, "{:?}", f.errors);
+    let f = probe_complete("lame.test").await;
     assert_eq!(
         fired(&f),
         set(&[
@@ -494,46 +398,12 @@ async fn name_checks() {
 // ---------------------------------------------------------------------------------------
 // Hostile responders.
 
-/// A UDP + TCP responder on 127.0.0.1 answering each query with `reply(query)`.
-async fn responder(reply: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static) -> SocketAddr {
-    let reply = Arc::new(reply);
-    let udp = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let r = reply.clone();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        while let Ok((n, from)) = udp.recv_from(&mut buf).await {
-            if let Some(out) = r(&buf[..n]) {
-                let _ = udp.send_to(&out, from).await;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = tcp.accept().await {
-            let r = reply.clone();
-            tokio::spawn(async move {
-                let mut len = [0u8; 2];
-                if s.read_exact(&mut len).await.is_err() {
-                    return;
-                }
-                let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                if s.read_exact(&mut q).await.is_err() {
-                    return;
-                }
-                if let Some(mut out) = r(&q) {
-                    let mut framed = (out.len() as u16).to_be_bytes().to_vec();
-                    framed.append(&mut out);
-                    let _ = s.write_all(&framed).await;
-                }
-                // Hold the connection open: a silent server must be ended by our timeout.
-                tokio::time::sleep(Duration::from_secs(30)).await;
-            });
-        }
-    });
-    addr
+/// A UDP + TCP responder on 127.0.0.1 answering each query with `reply(query)` (the library's
+/// [`serve_raw_dns`]); it stops when dropped.
+async fn responder(
+    reply: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+) -> RawDnsServer {
+    serve_raw_dns(reply).await.unwrap()
 }
 
 fn hostile_cfg(resolver: SocketAddr) -> DnsProbeConfig {
@@ -571,12 +441,8 @@ fn assert_nothing_judged(f: &DnsFacts) {
 
 #[tokio::test]
 async fn garbage_answers_are_recorded_not_judged() {
-    let addr = responder(|q| {
-        let mut g = q.get(..2)?.to_vec();
-        g.extend_from_slice(b"\x81\x80\xff\xff\xff\xff garbage \x00\xc0");
-        Some(g)
-    })
-    .await;
+    let server = responder(garbage_reply).await;
+    let addr = server.addr;
     let start = std::time::Instant::now();
     let f = probe("victim.test", &hostile_cfg(addr)).await;
     assert!(start.elapsed() < Duration::from_secs(5));
@@ -592,7 +458,7 @@ async fn garbage_answers_are_recorded_not_judged() {
 
 #[tokio::test]
 async fn compression_loop_is_recorded() {
-    let addr = responder(|q| {
+    let server = responder(|q| {
         let mut b = q.get(..2)?.to_vec();
         // QR|RD|RA, 1 question, 1 answer: the question copied, the answer's name a pointer
         // to itself.
@@ -608,6 +474,7 @@ async fn compression_loop_is_recorded() {
         Some(b)
     })
     .await;
+    let addr = server.addr;
     let c = client_for(addr);
     let r = c.lookup("loop.test", RecordType::A).await;
     assert!(matches!(r, Err(client::QueryError::Malformed(_))), "{r:?}");
@@ -617,7 +484,7 @@ async fn compression_loop_is_recorded() {
 
 #[tokio::test]
 async fn huge_txt_is_capped() {
-    let addr = responder(|q| {
+    let server = responder(|q| {
         let mut m = response_to(q)?;
         let name = m.queries[0].name().clone();
         if m.queries[0].query_type() == RecordType::TXT {
@@ -629,6 +496,7 @@ async fn huge_txt_is_capped() {
         m.to_vec().ok()
     })
     .await;
+    let addr = server.addr;
     let c = client_for(addr);
     let r = c.lookup("huge.test", RecordType::TXT).await.unwrap();
     let txt = txt_strings(&r, c.txt_max_bytes);
@@ -639,7 +507,8 @@ async fn huge_txt_is_capped() {
 
 #[tokio::test]
 async fn silent_server_ends_at_the_deadline() {
-    let addr = responder(|_| None).await;
+    let server = responder(|_| None).await;
+    let addr = server.addr;
     let start = std::time::Instant::now();
     let f = probe_zone("silent.test", &hostile_cfg(addr)).await;
     let took = start.elapsed();
@@ -657,10 +526,59 @@ async fn silent_server_ends_at_the_deadline() {
 #[tokio::test]
 async fn empty_answers_are_nodata_not_failures() {
     // NOERROR with nothing: every section is checked, and "missing" rules may fire.
-    let addr = responder(|q| response_to(q)?.to_vec().ok()).await;
+    let server = responder(|q| response_to(q)?.to_vec().ok()).await;
+    let addr = server.addr;
     let c = client_for(addr);
     let r = c.lookup("empty.test", RecordType::TXT).await.unwrap();
     assert!(r.is_void(RecordType::TXT) && r.is_definitive());
+}
+
+/// What Unbound answers for a lame delegation (the nameservers it was sent to do not serve the
+/// zone): NOERROR, no answer, nothing in the authority section. The zone's own SOA question
+/// answered that way means there is no zone to judge: no "missing SPF/DMARC/CAA/DNSSEC", no
+/// single nameserver, no wildcard.
+#[tokio::test]
+async fn a_zone_whose_soa_comes_back_empty_is_not_judged() {
+    let server = responder(|q| response_to(q)?.to_vec().ok()).await;
+    let f = probe_zone("far.test", &hostile_cfg(server.addr)).await;
+    assert_nothing_judged(&f);
+    assert!(
+        !f.spf.checked && !f.ns.checked && !f.wildcard.checked,
+        "{f:#?}"
+    );
+    assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
+    assert!(
+        f.errors[0].starts_with("SOA far.test: the resolver answered NOERROR without an SOA"),
+        "{:?}",
+        f.errors
+    );
+}
+
+/// A wildcard shows as data for a name that cannot exist, or as NODATA carrying the zone's
+/// SOA; an empty NOERROR without the SOA is no evidence either way.
+#[tokio::test]
+async fn an_empty_answer_for_the_wildcard_probe_is_no_wildcard() {
+    let server = responder(|q| {
+        let mut m = response_to(q)?;
+        let qn = m.queries[0].name().clone();
+        if m.queries[0].query_type() == RecordType::SOA {
+            let soa = SOA::new(qn.clone(), qn.clone(), 1, 3600, 600, 86400, 300);
+            m.add_answer(Record::from_rdata(qn, 300, RData::SOA(soa)));
+        }
+        m.to_vec().ok()
+    })
+    .await;
+    let f = probe_zone("wc.test", &hostile_cfg(server.addr)).await;
+    assert!(f.is_zone_apex, "{f:#?}");
+    assert!(!f.wildcard.checked && !f.wildcard.present, "{f:#?}");
+    assert!(
+        f.errors
+            .iter()
+            .any(|e| e.ends_with("NOERROR without an answer or the zone's SOA; no wildcard check")),
+        "{:?}",
+        f.errors
+    );
+    assert!(!fired(&f).contains("dns.wildcard.present"), "{f:#?}");
 }
 
 /// A TCP server answering AXFR with the zone's SOA and then records forever.
@@ -672,14 +590,9 @@ async fn endless_axfr_server(drip: bool) -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut s, _)) = tcp.accept().await {
             tokio::spawn(async move {
-                let mut len = [0u8; 2];
-                if s.read_exact(&mut len).await.is_err() {
+                let Some(q) = read_tcp_message(&mut s).await else {
                     return;
-                }
-                let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                if s.read_exact(&mut q).await.is_err() {
-                    return;
-                }
+                };
                 let Some(mut m) = response_to(&q) else { return };
                 let zone = m.queries[0].name().clone();
                 if drip {
@@ -700,10 +613,10 @@ async fn endless_axfr_server(drip: bool) -> SocketAddr {
                         let n = Name::from_ascii(format!("h{i}-{j}.{zone}")).unwrap();
                         m.add_answer(Record::from_rdata(n, 300, RData::A(A::new(192, 0, 2, j))));
                     }
-                    let bytes = m.to_vec().unwrap();
-                    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&bytes);
-                    if s.write_all(&framed).await.is_err() {
+                    if write_tcp_message(&mut s, &m.to_vec().unwrap())
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     m.answers.clear();

@@ -24,7 +24,7 @@ pub mod wildcard;
 
 use crate::engine::limits::Limits;
 use crate::fact::dns::{DmarcFacts, DmarcReportAuth, DnsFacts, SpfFacts};
-use client::{display_name, fqdn, rcode_name, txt_strings, DnsClient};
+use client::{display_name, fqdn, rcode_name, txt_strings, DnsClient, DnsResponse, QueryError};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use rustls::pki_types::CertificateDer;
@@ -106,6 +106,15 @@ pub async fn is_zone_apex(client: &DnsClient, name: &str) -> Result<(bool, Strin
         .lookup(name, RecordType::SOA)
         .await
         .map_err(|e| format!("SOA {name}: {e}"))?;
+    apex_from(client, name, &resp).await
+}
+
+/// [`is_zone_apex`] from the answer to `name`'s SOA question.
+async fn apex_from(
+    client: &DnsClient,
+    name: &str,
+    resp: &DnsResponse,
+) -> Result<(bool, String), String> {
     if !resp.is_definitive() {
         return Err(format!("SOA {name}: {}", rcode_name(resp.rcode)));
     }
@@ -213,14 +222,26 @@ async fn zone_checks(client: &DnsClient, z: &str, cfg: &DnsProbeConfig) -> DnsFa
         ..DnsFacts::default()
     };
     let mut errors: Vec<String> = Vec::new();
-    match client.lookup(&z, RecordType::SOA).await {
-        Ok(r) if r.rcode == ResponseCode::NXDomain => {
-            f.errors.push(format!("{z} does not exist (NXDOMAIN)"));
-            return f;
-        }
-        _ => {}
+    let soa = client.lookup(&z, RecordType::SOA).await;
+    if soa
+        .as_ref()
+        .is_ok_and(|r| r.rcode == ResponseCode::NXDomain)
+    {
+        f.errors.push(format!("{z} does not exist (NXDOMAIN)"));
+        return f;
     }
-    match is_zone_apex(client, &z).await {
+    if let Some(why) = soa
+        .as_ref()
+        .map_or_else(no_zone_behind_error, no_zone_behind)
+    {
+        f.errors.push(format!("SOA {z}: {why}"));
+        return f;
+    }
+    let apex = match soa {
+        Ok(resp) => apex_from(client, &z, &resp).await,
+        Err(e) => Err(format!("SOA {z}: {e}")),
+    };
+    match apex {
         Ok((apex, owner)) => {
             f.is_zone_apex = apex;
             f.zone = owner;
@@ -291,6 +312,33 @@ async fn zone_checks(client: &DnsClient, z: &str, cfg: &DnsProbeConfig) -> DnsFa
     f.complete = errors.is_empty();
     f.errors = errors;
     f
+}
+
+/// Why the answer to a zone's own SOA question shows there is no zone to check, when it does:
+/// every other zone question would come back just as empty, and reading those as "no SPF, no
+/// DMARC, no CAA, no nameservers" reports a zone nobody could reach. An existing zone answers
+/// with its SOA; a name inside a zone gets its zone's SOA in the authority section of the
+/// empty answer (RFC 2308 §3, which resolvers pass on). An answer with neither is what Unbound
+/// returns when the delegation is lame (the nameservers it was sent to do not serve the zone).
+fn no_zone_behind(resp: &DnsResponse) -> Option<String> {
+    let soa_or_alias = resp
+        .answers
+        .iter()
+        .chain(resp.authorities.iter())
+        .any(|r| matches!(r.record_type(), RecordType::SOA | RecordType::CNAME));
+    (resp.rcode == ResponseCode::NoError && !soa_or_alias).then(|| {
+        "the resolver answered NOERROR without an SOA record (neither the zone's nor, in the \
+         authority section, that of a zone holding the name), which is how resolvers answer when \
+         the zone's nameservers did not answer for it (a lame delegation); no zone check can be \
+         drawn"
+            .to_string()
+    })
+}
+
+/// [`no_zone_behind`] for a failed SOA question: a referral (the resolver refused to recurse,
+/// or is an authoritative server for a parent zone) leaves every zone question unanswered.
+fn no_zone_behind_error(e: &QueryError) -> Option<String> {
+    matches!(e, QueryError::Referral(_)).then(|| e.to_string())
 }
 
 /// The DNS as SPF counting sees it, through the resolver.

@@ -1,6 +1,7 @@
 //! Wildcard detection: ask for a random label under the zone. A name that cannot exist
-//! answering NOERROR (with or without data) means a wildcard (RFC 4592) or a server that
-//! synthesises answers for everything; both make every subdomain "exist".
+//! answering NOERROR (with data, or NODATA with the zone's SOA: a wildcard of another type)
+//! means a wildcard (RFC 4592) or a server that synthesises answers for everything; both make
+//! every subdomain "exist". An empty NOERROR without the SOA proves nothing.
 
 use super::client::{random_u64, rcode_name, short_record, DnsClient};
 use crate::fact::dns::WildcardFacts;
@@ -20,6 +21,17 @@ pub async fn probe_wildcard(client: &DnsClient, zone: &str) -> Result<WildcardFa
         .map_err(|e| format!("A {name}: {e}"))?;
     if !resp.is_definitive() {
         return Err(format!("A {name}: {}", rcode_name(resp.rcode)));
+    }
+    let soa = resp
+        .authorities
+        .iter()
+        .any(|r| r.record_type() == RecordType::SOA);
+    if resp.rcode == ResponseCode::NoError && resp.answers.is_empty() && !soa {
+        // NODATA comes with the zone's SOA (RFC 2308 §3): an answer with neither data nor SOA
+        // is a resolver that got nothing from the zone, not a wildcard.
+        return Err(format!(
+            "A {name}: NOERROR without an answer or the zone's SOA; no wildcard check"
+        ));
     }
     Ok(WildcardFacts {
         checked: true,

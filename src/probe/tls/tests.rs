@@ -1,23 +1,32 @@
 //! Loopback tests of the whole TLS probe against real servers:
 //!
-//! * tokio-rustls servers with rcgen certificates generated relative to now (clean private CA,
-//!   expired, expiring, not-yet-valid, self-signed, missing intermediate, wrong SAN, RSA 2048);
+//! * the lab's rustls servers with certificates of its private PKI generated relative to now
+//!   (clean, expired, expiring, not-yet-valid, self-signed, missing intermediate, wrong SAN,
+//!   RSA 2048) and its SMTP STARTTLS server ([`crate::lab::tls_lab`]);
 //! * `openssl s_server` (the CLI must be installed: these tests fail without it) for what
 //!   rustls/ring cannot serve: TLS 1.0/1.1, NULL and anon suites, RSA-1024 with SHA-1;
 //! * replay responders answering hand-built ServerHellos for what Debian's OpenSSL 3 no longer
 //!   has (SSLv3, RC4, EXPORT, DES);
 //! * hostile servers (silent, garbage, oversized chain): a recorded error within the deadline.
+//!
+//! The openssl CLI helpers and hand-built flights are the integration tests' own
+//! (`tests/support/tls_shared.rs`), compiled in here.
 
 use super::hello::{parse_server_flight, Version};
 use super::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use crate::lab::tls_lab::{
+    serve_smtp_starttls, serve_tls, serve_tls_records, LabCert, LabPki, LabServer,
+};
+use rcgen::KeyPair;
 use std::time::Instant;
-use time::Duration as TDuration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+#[path = "../../../tests/support/tls_shared.rs"]
+mod tls_shared;
+use tls_shared::{
+    openssl, openssl_ca_and_leaf, openssl_self_signed, oversized_chain_flight,
+    s_server_ca_and_leaf, s_server_self_signed, server_hello,
+};
 
 const SH_SSL3_RC4: &[u8] = include_bytes!("../../../fixtures/tls/serverhello-ssl3-rc4-md5.bin");
 
@@ -35,154 +44,27 @@ fn config(trust: TrustStore, now: OffsetDateTime) -> TlsProbeConfig {
     }
 }
 
-// ---------------------------------------------------------------- certificates (rcgen)
+// ---------------------------------------------------------------- certificates and servers
 
-struct Ca {
-    der: CertificateDer<'static>,
-    issuer: Issuer<'static, KeyPair>,
+/// A private PKI (root and intermediate) made now; leaves come with the intermediate.
+fn pki() -> LabPki {
+    LabPki::new(now()).unwrap()
 }
 
-fn make_ca(name: &str, signer: Option<&Ca>, now: OffsetDateTime) -> Ca {
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.not_before = now - TDuration::days(365);
-    p.not_after = now + TDuration::days(3650);
-    let cert = match signer {
-        Some(s) => p.signed_by(&key, &s.issuer).unwrap(),
-        None => p.self_signed(&key).unwrap(),
-    };
-    Ca {
-        der: cert.der().clone(),
-        issuer: Issuer::new(p, key),
-    }
+/// `pki`'s root as the only extra anchor (like `--ca-file`).
+fn trust(pki: &LabPki) -> TrustStore {
+    TrustStore::with_extra(std::slice::from_ref(&pki.root.der)).unwrap()
 }
 
-struct Leaf {
-    der: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-}
-
-fn make_leaf(
-    names: &[&str],
-    signer: Option<&Ca>,
-    key: KeyPair,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-) -> Leaf {
-    let mut p =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, names[0]);
-    p.not_before = from;
-    p.not_after = to;
-    let cert = match signer {
-        Some(s) => p.signed_by(&key, &s.issuer).unwrap(),
-        None => p.self_signed(&key).unwrap(),
-    };
-    Leaf {
-        der: cert.der().clone(),
-        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-    }
-}
-
-/// A private CA (root trusted through the extra trust store, like `--ca-file`).
-struct Pki {
-    root: Ca,
-    inter: Ca,
-    now: OffsetDateTime,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let now = now();
-        let root = make_ca("Posture Test Root", None, now);
-        let inter = make_ca("Posture Test Intermediate", Some(&root), now);
-        Pki { root, inter, now }
-    }
-
-    fn trust(&self) -> TrustStore {
-        TrustStore::with_extra(std::slice::from_ref(&self.root.der)).unwrap()
-    }
-
-    fn leaf(&self, names: &[&str], from_days: i64, to_days: i64) -> Leaf {
-        make_leaf(
-            names,
-            Some(&self.inter),
-            KeyPair::generate().unwrap(),
-            self.now + TDuration::days(from_days),
-            self.now + TDuration::days(to_days),
-        )
-    }
-}
-
-// ---------------------------------------------------------------- servers
-
-/// A tokio-rustls server on 127.0.0.1:0 presenting `chain`, until the test's runtime ends.
-async fn rustls_server(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> SocketAddr {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(stream).await {
-                    let _ = tls.shutdown().await;
-                }
-            });
-        }
-    });
-    addr
+/// A rustls server on 127.0.0.1 (TLS 1.2 and 1.3, no ALPN) presenting `cert` until dropped.
+async fn tls_server(cert: LabCert) -> LabServer {
+    serve_tls(cert).await.unwrap()
 }
 
 /// A raw server: for each connection, read the ClientHello record, and answer what `respond`
 /// returns for it (then close).
-async fn raw_server(respond: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
-    let respond = Arc::new(respond);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let respond = respond.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read one whole record (bounded).
-                while buf.len() < 5 || buf.len() < 5 + u16::from_be_bytes([buf[3], buf[4]]) as usize
-                {
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                    if buf.len() > 64 * 1024 {
-                        return;
-                    }
-                }
-                let _ = s.write_all(&respond(&buf)).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    addr
+async fn raw_server(respond: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> LabServer {
+    serve_tls_records(respond).await.unwrap()
 }
 
 /// The ClientHello's version and offered suites.
@@ -197,25 +79,11 @@ fn client_hello_of(record: &[u8]) -> (u16, Vec<u16>) {
     }
 }
 
-fn server_hello(version: u16, cipher: u16) -> Vec<u8> {
-    let mut body = version.to_be_bytes().to_vec();
-    body.extend_from_slice(&[0x5a; 32]);
-    body.push(0);
-    body.extend_from_slice(&cipher.to_be_bytes());
-    body.push(0);
-    let mut hs = vec![2, 0, 0, body.len() as u8];
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, (version >> 8) as u8, version as u8];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
-
 const ALERT_HANDSHAKE_FAILURE: [u8; 7] = [21, 3, 1, 0, 2, 2, 40];
 
 /// A legacy server that only speaks `version` with `cipher`: it answers any hello offering the
 /// cipher with that version (servers negotiate down), and refuses others with alert 40.
-async fn replay_server(version: u16, cipher: u16, hello: Option<&'static [u8]>) -> SocketAddr {
+async fn replay_server(version: u16, cipher: u16, hello: Option<&'static [u8]>) -> LabServer {
     raw_server(move |rec| {
         let (client_version, suites) = client_hello_of(rec);
         if client_version >= version && suites.contains(&cipher) {
@@ -229,94 +97,14 @@ async fn replay_server(version: u16, cipher: u16, hello: Option<&'static [u8]>) 
     .await
 }
 
-/// `openssl s_server`, killed on drop.
-struct OpenSsl {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for OpenSsl {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl CLI must be installed for these tests");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Start `openssl s_server` with `args` on a free loopback port and wait until it accepts.
-async fn s_server(dir: &Path, args: &[&str]) -> OpenSsl {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let child = Command::new("openssl")
-        .arg("s_server")
-        .args(["-accept", &addr.to_string(), "-naccept", "1000"])
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the openssl CLI must be installed for these tests");
-    let server = OpenSsl { child, addr };
-    for _ in 0..250 {
-        if TcpStream::connect(addr).await.is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("openssl s_server {args:?} did not start listening on {addr}");
-}
-
-/// An EC P-256 self-signed certificate made by the openssl CLI (cert.pem, key.pem in `dir`).
-fn openssl_self_signed(dir: &Path, cn: &str) {
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-addext",
-            &format!("subjectAltName=DNS:{cn}"),
-        ],
-        dir,
-    );
-}
-
 // ---------------------------------------------------------------- modern servers
 
 #[tokio::test]
 async fn clean_private_ca_server_yields_clean_facts_fast() {
-    let pki = Pki::new();
-    let leaf = pki.leaf(&["clean.test"], -1, 90);
-    let addr = rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
-    let cfg = config(pki.trust(), pki.now);
+    let pki = pki();
+    let server = tls_server(pki.leaf(&["clean.test"], -1, 90).unwrap()).await;
+    let addr = server.addr;
+    let cfg = config(trust(&pki), pki.now);
     let started = Instant::now();
     let r = probe_tls(addr, Some("clean.test"), None, &cfg).await;
     let took = started.elapsed();
@@ -379,16 +167,16 @@ async fn clean_private_ca_server_yields_clean_facts_fast() {
 
 #[tokio::test]
 async fn certificate_validity_cases() {
-    let pki = Pki::new();
-    let cfg = config(pki.trust(), pki.now);
+    let pki = pki();
+    let cfg = config(trust(&pki), pki.now);
     // (name, from, to) in days relative to now.
     for (case, from, to) in [
         ("expired", -100, -10),
         ("expiring", -80, 10),
         ("future", 5, 100),
     ] {
-        let leaf = pki.leaf(&["v.test"], from, to);
-        let addr = rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
+        let server = tls_server(pki.leaf(&["v.test"], from, to).unwrap()).await;
+        let addr = server.addr;
         let r = probe_tls(addr, Some("v.test"), None, &cfg).await;
         let c = r.cert.as_ref().unwrap();
         let rule = match case {
@@ -418,22 +206,10 @@ async fn certificate_validity_cases() {
 
 #[tokio::test]
 async fn self_signed_leaf() {
-    let now = now();
-    let leaf = make_leaf(
-        &["self.test"],
-        None,
-        KeyPair::generate().unwrap(),
-        now - TDuration::days(1),
-        now + TDuration::days(300),
-    );
-    let addr = rustls_server(vec![leaf.der.clone()], leaf.key).await;
-    let r = probe_tls(
-        addr,
-        Some("self.test"),
-        None,
-        &config(TrustStore::default(), now),
-    )
-    .await;
+    let pki = pki();
+    let server = tls_server(pki.self_signed(&["self.test"], -1, 300).unwrap()).await;
+    let no_extra_trust = config(TrustStore::default(), pki.now);
+    let r = probe_tls(server.addr, Some("self.test"), None, &no_extra_trust).await;
     assert!(r.cert.as_ref().unwrap().self_signed);
     assert_eq!(r.tls.trusted, Some(false));
     assert_eq!(r.tls.trust_error.as_deref(), Some("self-signed"));
@@ -444,32 +220,25 @@ async fn self_signed_leaf() {
 
 #[tokio::test]
 async fn chain_shapes() {
-    let pki = Pki::new();
-    let leaf = pki.leaf(&["c.test"], -1, 60);
+    let pki = pki();
+    let mut leaf = pki.leaf(&["c.test"], -1, 60).unwrap();
     // Intermediate missing: incomplete, untrusted for that reason.
-    let addr = rustls_server(vec![leaf.der.clone()], leaf.key.clone_key()).await;
-    let r = probe_tls(addr, Some("c.test"), None, &config(pki.trust(), pki.now)).await;
+    let leaf_only = LabCert {
+        chain: leaf.chain[..1].to_vec(),
+        key: leaf.key.clone_key(),
+    };
+    let server = tls_server(leaf_only).await;
+    let cfg = config(trust(&pki), pki.now);
+    let r = probe_tls(server.addr, Some("c.test"), None, &cfg).await;
     assert_eq!(r.tls.chain_complete, Some(false));
     assert_eq!(r.tls.trusted, Some(false));
     assert_eq!(r.tls.trust_error.as_deref(), Some("incomplete chain"));
     assert_eq!(builtin_rules::fired(&r), ["tls.cert.incomplete-chain"]);
     // Full chain with the root, root not trusted by anyone: untrusted root, complete.
-    let addr = rustls_server(
-        vec![
-            leaf.der.clone(),
-            pki.inter.der.clone(),
-            pki.root.der.clone(),
-        ],
-        leaf.key,
-    )
-    .await;
-    let r = probe_tls(
-        addr,
-        Some("c.test"),
-        None,
-        &config(TrustStore::default(), pki.now),
-    )
-    .await;
+    leaf.chain.push(pki.root.der.clone());
+    let server = tls_server(leaf).await;
+    let no_extra_trust = config(TrustStore::default(), pki.now);
+    let r = probe_tls(server.addr, Some("c.test"), None, &no_extra_trust).await;
     assert_eq!(r.tls.chain_complete, Some(true));
     assert_eq!(r.tls.trusted, Some(false));
     assert_eq!(r.tls.trust_error.as_deref(), Some("untrusted root"));
@@ -480,10 +249,10 @@ async fn chain_shapes() {
 
 #[tokio::test]
 async fn wrong_san_and_ip_targets() {
-    let pki = Pki::new();
-    let leaf = pki.leaf(&["other.test"], -1, 60);
-    let addr = rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
-    let cfg = config(pki.trust(), pki.now);
+    let pki = pki();
+    let server = tls_server(pki.leaf(&["other.test"], -1, 60).unwrap()).await;
+    let addr = server.addr;
+    let cfg = config(trust(&pki), pki.now);
     let r = probe_tls(addr, Some("wanted.test"), None, &cfg).await;
     assert_eq!(r.tls.hostname_matches, Some(false));
     assert_eq!(r.tls.trusted, Some(true));
@@ -500,6 +269,7 @@ async fn wrong_san_and_ip_targets() {
 async fn rsa_2048_leaf() {
     let dir = tempfile::tempdir().unwrap();
     openssl(
+        dir.path(),
         &[
             "genpkey",
             "-algorithm",
@@ -509,19 +279,13 @@ async fn rsa_2048_leaf() {
             "-out",
             "rsa.pem",
         ],
-        dir.path(),
     );
     let pem = std::fs::read_to_string(dir.path().join("rsa.pem")).unwrap();
-    let pki = Pki::new();
-    let leaf = make_leaf(
-        &["rsa.test"],
-        Some(&pki.inter),
-        KeyPair::from_pem(&pem).unwrap(),
-        pki.now - TDuration::days(1),
-        pki.now + TDuration::days(60),
-    );
-    let addr = rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
-    let r = probe_tls(addr, Some("rsa.test"), None, &config(pki.trust(), pki.now)).await;
+    let pki = pki();
+    let key = KeyPair::from_pem(&pem).unwrap();
+    let server = tls_server(pki.leaf_with_key(&["rsa.test"], &key, -1, 60).unwrap()).await;
+    let cfg = config(trust(&pki), pki.now);
+    let r = probe_tls(server.addr, Some("rsa.test"), None, &cfg).await;
     let c = r.cert.as_ref().unwrap();
     assert_eq!((c.key_type.as_str(), c.key_bits), ("rsa", 2048));
     assert_eq!(r.tls.trusted, Some(true));
@@ -536,19 +300,7 @@ async fn openssl_tls10_and_tls11_only_servers() {
     openssl_self_signed(dir.path(), "legacy.test");
     let now = now();
     for (flag, version) in [("-tls1", "tls1.0"), ("-tls1_1", "tls1.1")] {
-        let server = s_server(
-            dir.path(),
-            &[
-                flag,
-                "-cipher",
-                "DEFAULT:@SECLEVEL=0",
-                "-cert",
-                "cert.pem",
-                "-key",
-                "key.pem",
-            ],
-        )
-        .await;
+        let server = s_server_self_signed(dir.path(), &[flag, "-cipher", "DEFAULT:@SECLEVEL=0"]);
         let r = probe_tls(
             server.addr,
             Some("legacy.test"),
@@ -584,19 +336,8 @@ async fn openssl_tls10_and_tls11_only_servers() {
 async fn openssl_null_and_anon_suites() {
     let dir = tempfile::tempdir().unwrap();
     openssl_self_signed(dir.path(), "weak.test");
-    let server = s_server(
-        dir.path(),
-        &[
-            // ALL includes the anonymous suites; eNULL must be added (DEFAULT removes it for good).
-            "-cipher",
-            "ALL:eNULL:@SECLEVEL=0",
-            "-cert",
-            "cert.pem",
-            "-key",
-            "key.pem",
-        ],
-    )
-    .await;
+    // ALL includes the anonymous suites; eNULL must be added (DEFAULT removes it for good).
+    let server = s_server_self_signed(dir.path(), &["-cipher", "ALL:eNULL:@SECLEVEL=0"]);
     let r = probe_tls(
         server.addr,
         Some("weak.test"),
@@ -622,80 +363,8 @@ async fn openssl_null_and_anon_suites() {
 async fn openssl_rsa1024_sha1_chain_is_trusted_but_weak() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "30",
-            "-sha256",
-            "-subj",
-            "/CN=Legacy Test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        d,
-    );
-    openssl(
-        &[
-            "req",
-            "-newkey",
-            "rsa:1024",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=old.test",
-        ],
-        d,
-    );
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=DNS:old.test\n").unwrap();
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "20",
-            "-sha1",
-            "-extfile",
-            "ext.cnf",
-        ],
-        d,
-    );
-    let server = s_server(
-        d,
-        &[
-            "-cipher",
-            "DEFAULT:@SECLEVEL=0",
-            "-cert",
-            "leaf.pem",
-            "-key",
-            "leaf.key",
-            "-cert_chain",
-            "ca.pem",
-        ],
-    )
-    .await;
+    openssl_ca_and_leaf(d, "old.test", 1024, "sha1", 20);
+    let server = s_server_ca_and_leaf(d, &["-cipher", "DEFAULT:@SECLEVEL=0"]);
     let ca_pem = std::fs::read(d.join("ca.pem")).unwrap();
     let trust = TrustStore::with_extra_pem(&ca_pem).unwrap();
     let r = probe_tls(server.addr, Some("old.test"), None, &config(trust, now())).await;
@@ -734,7 +403,8 @@ async fn openssl_rsa1024_sha1_chain_is_trusted_but_weak() {
 
 #[tokio::test]
 async fn replayed_sslv3_rc4_server() {
-    let addr = replay_server(0x0300, 0x0004, Some(SH_SSL3_RC4)).await;
+    let server = replay_server(0x0300, 0x0004, Some(SH_SSL3_RC4)).await;
+    let addr = server.addr;
     let r = probe_tls(addr, None, None, &config(TrustStore::default(), now())).await;
     let t = &r.tls;
     assert_eq!(t.versions, ["sslv3"], "{t:?}");
@@ -765,12 +435,14 @@ async fn replayed_sslv3_rc4_server() {
 async fn replayed_export_and_des_servers() {
     let cfg = config(TrustStore::default(), now());
     // TLS_RSA_EXPORT_WITH_DES40_CBC_SHA: export and DES at once.
-    let addr = replay_server(0x0301, 0x0008, None).await;
+    let server = replay_server(0x0301, 0x0008, None).await;
+    let addr = server.addr;
     let r = probe_tls(addr, None, None, &cfg).await;
     assert_eq!(r.tls.weak_ciphers, ["export", "des"], "{:?}", r.tls);
     assert_eq!(r.tls.tls1_0, Some(true));
     // TLS_RSA_WITH_DES_CBC_SHA.
-    let addr = replay_server(0x0301, 0x0009, None).await;
+    let server = replay_server(0x0301, 0x0009, None).await;
+    let addr = server.addr;
     let r = probe_tls(addr, None, None, &cfg).await;
     assert_eq!(r.tls.weak_ciphers, ["des"]);
     assert_eq!(
@@ -778,7 +450,8 @@ async fn replayed_export_and_des_servers() {
         (Some(true), Some(false))
     );
     // TLS_RSA_WITH_3DES_EDE_CBC_SHA over TLS 1.2.
-    let addr = replay_server(0x0303, 0x000a, None).await;
+    let server = replay_server(0x0303, 0x000a, None).await;
+    let addr = server.addr;
     let r = probe_tls(addr, None, None, &cfg).await;
     assert_eq!(r.tls.weak_ciphers, ["3des"]);
     assert_eq!(r.tls.versions, ["tls1.2"]);
@@ -830,8 +503,9 @@ async fn silent_server_is_a_recorded_timeout() {
 
 #[tokio::test]
 async fn garbage_server_is_a_recorded_error() {
-    let addr =
+    let server =
         raw_server(|_| b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+    let addr = server.addr;
     let started = Instant::now();
     let r = probe_tls(addr, None, None, &hostile_config()).await;
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -843,8 +517,8 @@ async fn garbage_server_is_a_recorded_error() {
         r.tls.probe_errors
     );
     // Random bytes too.
-    let addr = raw_server(|_| (0..300u32).map(|i| (i * 7919 % 251) as u8).collect()).await;
-    let r = probe_tls(addr, None, None, &hostile_config()).await;
+    let server = raw_server(|_| (0..300u32).map(|i| (i * 7919 % 251) as u8).collect()).await;
+    let r = probe_tls(server.addr, None, None, &hostile_config()).await;
     assert!(r.tls.handshake_error.is_some());
     assert!(r.tls.versions.is_empty());
 }
@@ -852,28 +526,9 @@ async fn garbage_server_is_a_recorded_error() {
 #[tokio::test]
 async fn oversized_chain_is_a_recorded_refusal() {
     // A TLS 1.2 ServerHello, then a Certificate message of 100 KiB in 16 KiB records.
-    let addr = raw_server(|_| {
-        let mut out = server_hello(0x0303, 0xc02f);
-        let cert = vec![0x30u8; 1000];
-        let mut list = Vec::new();
-        for _ in 0..100 {
-            list.extend_from_slice(&(cert.len() as u32).to_be_bytes()[1..]);
-            list.extend_from_slice(&cert);
-        }
-        let mut msg = vec![11];
-        msg.extend_from_slice(&((list.len() + 3) as u32).to_be_bytes()[1..]);
-        msg.extend_from_slice(&(list.len() as u32).to_be_bytes()[1..]);
-        msg.extend_from_slice(&list);
-        for part in msg.chunks(16 * 1024) {
-            out.extend_from_slice(&[22, 3, 3]);
-            out.extend_from_slice(&(part.len() as u16).to_be_bytes());
-            out.extend_from_slice(part);
-        }
-        out
-    })
-    .await;
+    let server = raw_server(|_| oversized_chain_flight()).await;
     let started = Instant::now();
-    let r = probe_tls(addr, Some("big.test"), None, &hostile_config()).await;
+    let r = probe_tls(server.addr, Some("big.test"), None, &hostile_config()).await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -887,13 +542,14 @@ async fn oversized_chain_is_a_recorded_refusal() {
 
 #[tokio::test]
 async fn speaks_tls_detection() {
-    let pki = Pki::new();
-    let leaf = pki.leaf(&["d.test"], -1, 60);
-    let tls = rustls_server(vec![leaf.der.clone()], leaf.key).await;
+    let pki = pki();
+    let mut leaf_only = pki.leaf(&["d.test"], -1, 60).unwrap();
+    leaf_only.chain.truncate(1);
+    let tls = tls_server(leaf_only).await;
     let cfg = hostile_config();
-    assert!(speaks_tls(tls, None, &cfg).await);
+    assert!(speaks_tls(tls.addr, None, &cfg).await);
     let http = raw_server(|_| b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec()).await;
-    assert!(!speaks_tls(http, None, &cfg).await);
+    assert!(!speaks_tls(http.addr, None, &cfg).await);
 }
 
 #[test]
@@ -917,17 +573,17 @@ fn recorded_flights_parse_like_live_ones() {
 /// facts, well within a second on loopback, and no probe waits for a timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_endpoints_in_parallel() {
-    let pki = Pki::new();
-    let cfg = config(pki.trust(), pki.now);
-    let mut addrs = Vec::new();
+    let pki = pki();
+    let cfg = config(trust(&pki), pki.now);
+    let mut servers = Vec::new();
     for i in 0..50 {
-        let leaf = pki.leaf(&[&format!("h{i}.test")], -1, 60);
-        addrs.push(rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await);
+        let leaf = pki.leaf(&[&format!("h{i}.test")], -1, 60).unwrap();
+        servers.push(tls_server(leaf).await);
     }
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    for (i, a) in addrs.iter().enumerate() {
-        let (a, cfg) = (*a, cfg.clone());
+    for (i, server) in servers.iter().enumerate() {
+        let (a, cfg) = (server.addr, cfg.clone());
         set.spawn(async move { probe_tls(a, Some(&format!("h{i}.test")), None, &cfg).await });
     }
     let mut n = 0;
@@ -949,67 +605,17 @@ async fn fifty_endpoints_in_parallel() {
     );
 }
 
-/// An SMTP server that upgrades with STARTTLS into a rustls server.
-async fn smtp_starttls_server(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> SocketAddr {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                async fn line(s: &mut TcpStream) -> Option<String> {
-                    let mut out = Vec::new();
-                    let mut b = [0u8; 1];
-                    while out.len() < 512 {
-                        if s.read(&mut b).await.ok()? == 0 {
-                            return None;
-                        }
-                        out.push(b[0]);
-                        if b[0] == b'\n' {
-                            return Some(String::from_utf8_lossy(&out).into_owned());
-                        }
-                    }
-                    None
-                }
-                s.write_all(b"220 mail.test ESMTP\r\n").await.ok()?;
-                line(&mut s).await.filter(|l| l.starts_with("EHLO"))?;
-                s.write_all(b"250-mail.test\r\n250-SIZE 1000\r\n250 STARTTLS\r\n")
-                    .await
-                    .ok()?;
-                line(&mut s).await.filter(|l| l.starts_with("STARTTLS"))?;
-                s.write_all(b"220 2.0.0 Ready to start TLS\r\n")
-                    .await
-                    .ok()?;
-                let mut tls = acceptor.accept(s).await.ok()?;
-                tls.shutdown().await.ok()
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn smtp_starttls_endpoint() {
-    let pki = Pki::new();
-    let leaf = pki.leaf(&["mail.test"], -1, 60);
-    let addr = smtp_starttls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
+    let pki = pki();
+    let server = serve_smtp_starttls(pki.leaf(&["mail.test"], -1, 60).unwrap(), true)
+        .await
+        .unwrap();
     let r = probe_tls(
-        addr,
+        server.addr,
         Some("mail.test"),
         Some(StartTls::Smtp),
-        &config(pki.trust(), pki.now),
+        &config(trust(&pki), pki.now),
     )
     .await;
     let t = &r.tls;
@@ -1246,7 +852,7 @@ async fn a_port_that_closes_every_hello_costs_two_connections() {
 /// hello is found: the raw probes run after the TLS 1.0 check answered.
 #[tokio::test]
 async fn a_server_intolerant_of_modern_hellos_is_still_assessed() {
-    let addr = raw_server(|hello| {
+    let server = raw_server(|hello| {
         // client_version follows the record (5) and handshake (4) headers.
         let client_version = u16::from_be_bytes([hello[9], hello[10]]);
         if client_version >= 0x0303 {
@@ -1256,7 +862,7 @@ async fn a_server_intolerant_of_modern_hellos_is_still_assessed() {
         }
     })
     .await;
-    let r = probe_tls(addr, None, None, &hostile_config()).await;
+    let r = probe_tls(server.addr, None, None, &hostile_config()).await;
     assert!(r.speaks_tls(), "{:?}", r.tls);
     assert!(!r.closed_silently);
     assert_eq!(r.tls.tls1_0, Some(true), "{:?}", r.tls);
@@ -1266,11 +872,11 @@ async fn a_server_intolerant_of_modern_hellos_is_still_assessed() {
 /// The sweep's connection is used for the modern handshake when handed over.
 #[tokio::test]
 async fn the_modern_handshake_runs_on_a_handed_over_connection() {
-    let pki = Pki::new();
-    let leaf = pki.leaf(&["handed.test"], -1, 90);
-    let addr = rustls_server(vec![leaf.der.clone(), pki.inter.der.clone()], leaf.key).await;
+    let pki = pki();
+    let server = tls_server(pki.leaf(&["handed.test"], -1, 90).unwrap()).await;
+    let addr = server.addr;
     let std_stream = std::net::TcpStream::connect(addr).unwrap();
-    let cfg = config(pki.trust(), pki.now);
+    let cfg = config(trust(&pki), pki.now);
     let r = probe_tls_on(addr, Some(std_stream), Some("handed.test"), None, &cfg).await;
     assert!(r.speaks_tls(), "{:?}", r.tls);
     assert!(r.tls.handshake_error.is_none(), "{:?}", r.tls);

@@ -541,86 +541,50 @@ fn dns_id_matches(pattern: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::tls_lab::LabPki;
     use crate::probe::tls::cert::der_contents;
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    use time::Duration as TDuration;
 
-    fn now() -> OffsetDateTime {
-        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
-    }
-
-    struct Ca {
-        der: Vec<u8>,
-        issuer: Issuer<'static, KeyPair>,
-    }
-
-    fn ca(name: &str, signer: Option<&Ca>, from: OffsetDateTime, to: OffsetDateTime) -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        p.distinguished_name.push(DnType::CommonName, name);
-        p.not_before = from;
-        p.not_after = to;
-        let der = match signer {
-            Some(s) => p.signed_by(&key, &s.issuer).unwrap(),
-            None => p.self_signed(&key).unwrap(),
-        }
-        .der()
-        .to_vec();
-        Ca {
-            der,
-            issuer: Issuer::new(p, key),
-        }
-    }
-
-    fn leaf(names: &[&str], signer: &Ca, from: OffsetDateTime, to: OffsetDateTime) -> Vec<u8> {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-        p.distinguished_name.push(DnType::CommonName, names[0]);
-        p.not_before = from;
-        p.not_after = to;
-        p.signed_by(&key, &signer.issuer).unwrap().der().to_vec()
-    }
-
+    /// The lab's private PKI made now, its root the one extra anchor (like `--ca-file`).
     struct Pki {
-        root: Ca,
-        inter: Ca,
+        lab: LabPki,
         store: TrustStore,
     }
 
-    fn pki() -> Pki {
-        let n = now();
-        let root = ca(
-            "Test Root",
-            None,
-            n - TDuration::days(3650),
-            n + TDuration::days(3650),
-        );
-        let inter = ca(
-            "Test Inter",
-            Some(&root),
-            n - TDuration::days(365),
-            n + TDuration::days(365),
-        );
-        let store = TrustStore::with_extra(&[CertificateDer::from(root.der.clone())]).unwrap();
-        Pki { root, inter, store }
+    impl Pki {
+        fn new() -> Pki {
+            Pki::with(LabPki::new(OffsetDateTime::now_utc()).unwrap())
+        }
+
+        fn with(lab: LabPki) -> Pki {
+            let store = TrustStore::with_extra(std::slice::from_ref(&lab.root.der)).unwrap();
+            Pki { lab, store }
+        }
+
+        fn now(&self) -> OffsetDateTime {
+            self.lab.now
+        }
+
+        fn root(&self) -> Vec<u8> {
+            self.lab.root.der.to_vec()
+        }
+
+        /// DER of a leaf for `names`, valid from now + `from_days` to now + `to_days`, then
+        /// of the intermediate that issued it.
+        fn chain(&self, names: &[&str], from_days: i64, to_days: i64) -> Vec<Vec<u8>> {
+            let cert = self.lab.leaf(names, from_days, to_days).unwrap();
+            cert.chain.iter().map(|c| c.to_vec()).collect()
+        }
+
+        /// `assess_chain` with this PKI's store at its `now`.
+        fn assess(&self, chain: &[Vec<u8>], name: Option<&str>) -> ChainAssessment {
+            assess_chain(chain, name, &self.store, self.now())
+        }
     }
 
     #[test]
     fn leaf_plus_intermediate_without_root_is_trusted_complete_and_clean() {
-        let p = pki();
-        let n = now();
-        let l = leaf(
-            &["a.test"],
-            &p.inter,
-            n - TDuration::days(1),
-            n + TDuration::days(90),
-        );
-        let a = assess_chain(&[l, p.inter.der.clone()], Some("a.test"), &p.store, n);
+        let p = Pki::new();
+        let a = p.assess(&p.chain(&["a.test"], -1, 90), Some("a.test"));
         assert_eq!(a.trusted, Some(true), "{a:?}");
         assert_eq!(a.trust_error, None);
         assert_eq!(a.chain_complete, Some(true));
@@ -631,35 +595,18 @@ mod tests {
 
     #[test]
     fn with_the_root_too_is_still_trusted() {
-        let p = pki();
-        let n = now();
-        let l = leaf(
-            &["a.test"],
-            &p.inter,
-            n - TDuration::days(1),
-            n + TDuration::days(90),
-        );
-        let a = assess_chain(
-            &[l, p.inter.der.clone(), p.root.der.clone()],
-            Some("a.test"),
-            &p.store,
-            n,
-        );
+        let p = Pki::new();
+        let mut chain = p.chain(&["a.test"], -1, 90);
+        chain.push(p.root());
+        let a = p.assess(&chain, Some("a.test"));
         assert_eq!((a.trusted, a.chain_complete), (Some(true), Some(true)));
         assert!(a.certs[2].self_signed);
     }
 
     #[test]
     fn expired_leaf_is_still_trusted_but_webpki_says_expired() {
-        let p = pki();
-        let n = now();
-        let l = leaf(
-            &["a.test"],
-            &p.inter,
-            n - TDuration::days(100),
-            n - TDuration::days(10),
-        );
-        let a = assess_chain(&[l, p.inter.der.clone()], Some("a.test"), &p.store, n);
+        let p = Pki::new();
+        let a = p.assess(&p.chain(&["a.test"], -100, -10), Some("a.test"));
         assert_eq!(a.trusted, Some(true));
         assert_eq!(a.webpki_error.as_deref(), Some("certificate expired"));
         assert!(a.certs[0].expired);
@@ -667,15 +614,9 @@ mod tests {
 
     #[test]
     fn missing_intermediate_is_incomplete_and_untrusted() {
-        let p = pki();
-        let n = now();
-        let l = leaf(
-            &["a.test"],
-            &p.inter,
-            n - TDuration::days(1),
-            n + TDuration::days(90),
-        );
-        let a = assess_chain(&[l], Some("a.test"), &p.store, n);
+        let p = Pki::new();
+        let chain = p.chain(&["a.test"], -1, 90);
+        let a = p.assess(&chain[..1], Some("a.test"));
         assert_eq!(a.chain_complete, Some(false));
         assert_eq!(a.trusted, Some(false));
         assert_eq!(a.trust_error.as_deref(), Some("incomplete chain"));
@@ -683,20 +624,10 @@ mod tests {
 
     #[test]
     fn unknown_private_ca_with_its_root_presented_is_untrusted_root() {
-        let p = pki();
-        let n = now();
-        let l = leaf(
-            &["a.test"],
-            &p.inter,
-            n - TDuration::days(1),
-            n + TDuration::days(90),
-        );
-        let a = assess_chain(
-            &[l, p.inter.der.clone(), p.root.der.clone()],
-            Some("a.test"),
-            &TrustStore::default(),
-            n,
-        );
+        let p = Pki::new();
+        let mut chain = p.chain(&["a.test"], -1, 90);
+        chain.push(p.root());
+        let a = assess_chain(&chain, Some("a.test"), &TrustStore::default(), p.now());
         assert_eq!(a.trusted, Some(false));
         assert_eq!(a.chain_complete, Some(true));
         assert_eq!(a.trust_error.as_deref(), Some("untrusted root"));
@@ -705,13 +636,9 @@ mod tests {
 
     #[test]
     fn self_signed_leaf() {
-        let n = now();
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["self.test".to_string()]).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "self.test");
-        let der = params.self_signed(&key).unwrap().der().to_vec();
+        let p = Pki::new();
+        let der = p.lab.self_signed(&["self.test"], -1, 300).unwrap().chain[0].to_vec();
+        let n = p.now();
         let a = assess_chain(
             std::slice::from_ref(&der),
             Some("self.test"),
@@ -730,27 +657,10 @@ mod tests {
 
     #[test]
     fn intermediate_expired_before_the_leaf_was_issued() {
-        let n = now();
-        let root = ca(
-            "Old Root",
-            None,
-            n - TDuration::days(3650),
-            n + TDuration::days(3650),
-        );
-        let inter = ca(
-            "Old Inter",
-            Some(&root),
-            n - TDuration::days(400),
-            n - TDuration::days(30),
-        );
-        let store = TrustStore::with_extra(&[CertificateDer::from(root.der.clone())]).unwrap();
-        let l = leaf(
-            &["a.test"],
-            &inter,
-            n - TDuration::days(10),
-            n + TDuration::days(80),
-        );
-        let a = assess_chain(&[l, inter.der.clone()], Some("a.test"), &store, n);
+        // The intermediate expired 30 days ago; the leaf was issued 10 days ago.
+        let lab = LabPki::with_intermediate_days(OffsetDateTime::now_utc(), -30).unwrap();
+        let p = Pki::with(lab);
+        let a = p.assess(&p.chain(&["a.test"], -10, 80), Some("a.test"));
         assert_eq!(a.trusted, Some(false));
         assert_eq!(a.trust_error.as_deref(), Some("expired intermediate"));
         assert!(a.certs[1].expired);
@@ -758,15 +668,9 @@ mod tests {
 
     #[test]
     fn wrong_name_is_a_mismatch_not_untrusted() {
-        let p = pki();
-        let n = now();
-        let l = leaf(
-            &["other.test"],
-            &p.inter,
-            n - TDuration::days(1),
-            n + TDuration::days(90),
-        );
-        let a = assess_chain(&[l, p.inter.der.clone()], Some("a.test"), &p.store, n);
+        let p = Pki::new();
+        let chain = p.chain(&["other.test"], -1, 90);
+        let a = p.assess(&chain, Some("a.test"));
         assert_eq!(a.trusted, Some(true));
         assert_eq!(a.hostname_matches, Some(false));
         assert!(a.hostname_checked);
@@ -775,25 +679,20 @@ mod tests {
             Some("certificate not valid for the hostname")
         );
         // No name given (IP target): no check.
-        let l = leaf(
-            &["other.test"],
-            &p.inter,
-            n - TDuration::days(1),
-            n + TDuration::days(90),
-        );
-        let a = assess_chain(&[l], None, &p.store, n);
+        let a = p.assess(&chain[..1], None);
         assert!(!a.hostname_checked);
         assert_eq!(a.hostname_matches, None);
     }
 
     #[test]
     fn unparseable_chain_is_recorded() {
-        let a = assess_chain(&[b"junk".to_vec()], None, &TrustStore::default(), now());
+        let now = OffsetDateTime::now_utc();
+        let a = assess_chain(&[b"junk".to_vec()], None, &TrustStore::default(), now);
         assert_eq!(a.trusted, Some(false));
         assert_eq!(a.parse_errors.len(), 1);
         assert!(a.certs.is_empty());
         assert_eq!(
-            assess_chain(&[], Some("x"), &TrustStore::default(), now()),
+            assess_chain(&[], Some("x"), &TrustStore::default(), now),
             ChainAssessment::default()
         );
     }
@@ -834,10 +733,10 @@ mod tests {
 
     #[test]
     fn pem_loading() {
-        let p = pki();
+        let p = Pki::new();
         let pem = format!(
             "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            base64_lines(&p.root.der)
+            base64_lines(&p.root())
         );
         assert_eq!(load_pem_certs(pem.as_bytes()).unwrap().len(), 1);
         let store = TrustStore::with_extra_pem(pem.as_bytes()).unwrap();
@@ -878,8 +777,8 @@ mod tests {
 
     #[test]
     fn anchor_subjects_compare_with_parsed_names() {
-        let p = pki();
-        let root = parse_cert(&p.root.der, 0, now()).unwrap();
+        let p = Pki::new();
+        let root = parse_cert(&p.root(), 0, p.now()).unwrap();
         assert!(p.store.has_subject(&root.subject_raw));
         assert!(p.store.contains(&root));
         assert_eq!(der_contents(&[0x30, 0]), &[] as &[u8]);
