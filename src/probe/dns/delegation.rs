@@ -211,6 +211,12 @@ pub async fn probe_delegation(
             return d;
         }
     };
+    if names.is_empty() {
+        // NODATA for NS: the name is inside a zone, not its apex (a zone always publishes its
+        // NS set, and a resolver could not have reached it otherwise). Nameserver checks belong
+        // to the enclosing zone; "served by 0 nameservers" would be false.
+        return d;
+    }
     d.ns.checked = true;
     d.ns.names = names.clone();
     d.ns.count = names.len() as i64;

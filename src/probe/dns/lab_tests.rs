@@ -291,6 +291,23 @@ async fn dmarc_falls_back_to_the_organisational_domain() {
     assert_eq!(fired(&f), set(&["dns.dnssec.missing"]));
 }
 
+/// A name inside a zone, checked as a domain: its nameservers, transfer, recursion and
+/// DNSSEC are its zone's (clean.test: two nameservers, signed), not "0 nameservers, unsigned".
+#[tokio::test]
+async fn a_name_inside_a_zone_is_judged_with_its_zones_delegation() {
+    let lab = Lab::start().await;
+    let f = probe_zone("web.clean.test", &lab.cfg()).await;
+    assert!(f.complete, "{:?}", f.errors);
+    assert!(!f.is_zone_apex && f.zone == "clean.test", "{f:#?}");
+    assert_eq!(f.ns.names, ["ns1.clean.test", "ns2.clean.test"]);
+    assert!(f.dnssec.present, "{:?}", f.dnssec);
+    assert_eq!(f.soa.serials.len(), 2);
+    assert!(f.dmarc.present && f.dmarc.org_domain_used);
+    assert_eq!(f.caa.found_at, "clean.test");
+    // The one true finding: a name with an address and no SPF record of its own.
+    assert_eq!(fired(&f), set(&["dns.spf.missing"]), "{f:#?}");
+}
+
 #[tokio::test]
 async fn bad_zone_fires_its_rules() {
     let f = probe_complete("bad.test").await;

@@ -253,6 +253,15 @@ async fn zone_checks(client: &DnsClient, z: &str, cfg: &DnsProbeConfig) -> DnsFa
         extra_roots: cfg.extra_roots.clone(),
         timeout: cfg.timeout * 2,
     };
+    // Nameservers, SOA serials, zone transfer, recursion and DNSSEC belong to a zone, not to a
+    // name inside it: for a name that is not an apex they are the enclosing zone's (a name in a
+    // signed zone is signed; asking for DNSKEY or NS at the name itself would report "unsigned"
+    // and "0 nameservers").
+    let zone_of = if f.is_zone_apex || f.zone.is_empty() {
+        z.clone()
+    } else {
+        f.zone.clone()
+    };
     let (spf_r, dmarc_r, mx_r, sts_r, rpt_r, caa_r, wc_r, deleg, cname_r) = tokio::join!(
         probe_spf(client, &z),
         probe_dmarc(client, &z),
@@ -261,7 +270,12 @@ async fn zone_checks(client: &DnsClient, z: &str, cfg: &DnsProbeConfig) -> DnsFa
         mta_sts::probe_tls_rpt(client, &z),
         caa::probe_caa(client, &z),
         wildcard::probe_wildcard(client, &z),
-        delegation::probe_delegation(client, &z, &cfg.recursion_probe_name, cfg.ips_per_name),
+        delegation::probe_delegation(
+            client,
+            &zone_of,
+            &cfg.recursion_probe_name,
+            cfg.ips_per_name
+        ),
         cname::probe_cname(client, &z, cfg.cname_depth),
     );
     match spf_r {
@@ -301,7 +315,7 @@ async fn zone_checks(client: &DnsClient, z: &str, cfg: &DnsProbeConfig) -> DnsFa
         Some(s) => (s, false),
         None => (cfg.resolver, true),
     };
-    match dnssec::probe_dnssec(client, &z, server, rd, cfg.now).await {
+    match dnssec::probe_dnssec(client, &zone_of, server, rd, cfg.now).await {
         Ok(s) => f.dnssec = s,
         Err(e) => errors.push(e),
     }
