@@ -207,6 +207,9 @@ fn start_mariadb(dir: &Path, port: u16) -> Server {
     let user = system_user("mysql");
     let home = owned_dir(dir, "mariadb", user);
     let data = home.join("data");
+    // Its own temporary directory: bootstrap temp tables in a /tmp shared with a concurrent
+    // install (the other test, or a second run) collided ("Unknown table tmp_proxies_priv").
+    let tmp = home.clone();
     // --no-defaults: none of /etc/mysql applies (its socket and pid paths belong to the
     // system service). --skip-name-resolve: the root@hostname account is not created, which
     // would need a DNS lookup of this host's name.
@@ -215,6 +218,7 @@ fn start_mariadb(dir: &Path, port: u16) -> Server {
             .current_dir(&home)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args(["--user=mysql", "--skip-test-db", "--skip-name-resolve"]),
         "mariadb-install-db",
     );
@@ -227,6 +231,7 @@ fn start_mariadb(dir: &Path, port: u16) -> Server {
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", home.join("mariadb.sock").display()))
             .arg(format!("--pid-file={}", home.join("mariadb.pid").display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args(["--user=mysql", "--bind-address=127.0.0.1"])
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

@@ -272,7 +272,14 @@ impl Work<'_> {
                     .clone()
                     .or_else(|| r.tls.probe_errors.first().cloned())
                     .unwrap_or_else(|| "no TLS answer".into());
-                self.incomplete("tls", format!("expected TLS, none spoken: {reason}"));
+                // An alert is TLS spoken: the server refused this handshake (no SNI it
+                // knows, a client certificate required), it did not fail to speak TLS.
+                let what = if reason.contains("alert") {
+                    "TLS expected, but the server refused every handshake"
+                } else {
+                    "expected TLS, none spoken"
+                };
+                self.incomplete("tls", format!("{what}: {reason}"));
             }
             return None;
         }
@@ -291,7 +298,7 @@ impl Work<'_> {
         }
         let outcome = TlsOutcome {
             alpn: r.tls.alpn.clone(),
-            modern_ok: r.tls.handshake_error.is_none(),
+            handshake_error: r.tls.handshake_error.clone(),
         };
         let facts = SubjectFacts::Tls(Box::new(
             r.into_subject(self.ep.display(), self.target.clone()),
@@ -326,8 +333,9 @@ impl Work<'_> {
 /// What the TLS probe tells the HTTP decision.
 struct TlsOutcome {
     alpn: Option<String>,
-    /// rustls completed a handshake (the HTTP probe uses rustls too).
-    modern_ok: bool,
+    /// Why rustls could not complete a handshake; `None` when it did (the HTTP probe uses
+    /// rustls too, so HTTP over TLS is reachable only then).
+    handshake_error: Option<String>,
 }
 
 /// Everything done to one open port, without the endpoint deadline: the caller polls it once
@@ -405,8 +413,9 @@ pub async fn assess_unbounded(
     // 2. Otherwise (or when a conventional TLS port did not speak TLS): the banner.
     let mut banner_tls_hint = false;
     let mut banner_silent = false;
+    let mut unidentified_answer = false;
     let mut closed_before_request = false;
-    let (service, source, banner_text) = match tls_port_facts {
+    let (mut service, mut source, banner_text) = match tls_port_facts {
         Some(f) => f,
         None => {
             // Known closed without a word: by every ClientHello of the TLS probe, or already on
@@ -423,7 +432,10 @@ pub async fn assess_unbounded(
                 }
                 None => {
                     let on = connected.take();
-                    Box::pin(probe_banner_from(w.addr, on, ep.port, &plan.limits)).await
+                    // The scheme names the service, so it picks the question too (an
+                    // `ldap://` on a high port gets LDAP's, not `GET /`).
+                    let hint = ep.scheme.and_then(Scheme::default_port).unwrap_or(ep.port);
+                    Box::pin(probe_banner_from(w.addr, on, hint, &plan.limits)).await
                 }
             };
             if let Some(e) = &banner.error {
@@ -443,6 +455,11 @@ pub async fn assess_unbounded(
                 banner.bytes.is_empty() && !banner.connect_failed() && !closed_before_request;
             let identified_other =
                 matches!(source, SOURCE_BANNER | SOURCE_PROBE) && !banner_tls_hint;
+            // It answered our nudge with something that names no service: an implicit-TLS
+            // server that answers plaintext to a plaintext request (vsftpd's `500 OOPS: ...
+            // http request`) looks like this, so the ClientHello is worth one connection.
+            unidentified_answer =
+                banner.nudged && !banner.bytes.is_empty() && !identified_other && !banner_tls_hint;
             if conventional_tls_port && !identified_other && !banner.connect_failed() {
                 // Expected TLS by convention, and the wire names nothing else: garbage or
                 // silence on a TLS port is an endpoint we could not assess.
@@ -459,6 +476,39 @@ pub async fn assess_unbounded(
             (service, source.to_string(), printable_banner(&banner.bytes))
         }
     };
+    // 3. TLS found on the wire, looked for before the port is judged: a port found speaking
+    //    TLS is named by that (`tls`, or the TLS service conventional on the port), whatever
+    //    the first answer suggested. STARTTLS (the service's own upgrade) comes after.
+    let mut starttls = None;
+    let unscheme = matches!(ep.scheme, None | Some(Scheme::Tcp));
+    if plan.checks.tls && direct.is_none() {
+        starttls = starttls_for(ep.scheme, &service, &source);
+        let ask = starttls.is_none()
+            && !banner_tls_hint
+            && unscheme
+            && (banner_silent || unidentified_answer);
+        // "You're speaking plain HTTP to an SSL-enabled server port" (Apache, nginx, Go):
+        // the answer itself says the port is HTTPS.
+        let plaintext_refused = service == "https" && source == SOURCE_PROBE && unscheme;
+        let found = banner_tls_hint
+            || plaintext_refused
+            || (ask && {
+                let cfg = plan.tls.probe_config(plan);
+                Box::pin(speaks_tls(w.addr, w.sni(), &cfg)).await
+            });
+        if starttls.is_none() && found {
+            tls_outcome = w.tls(None, None, true).await;
+            let named_by_wire = matches!(source.as_str(), SOURCE_BANNER | SOURCE_PROBE);
+            if tls_outcome.is_some() && unscheme && (!named_by_wire || banner_tls_hint) {
+                service = port_service(ep.port)
+                    .filter(|s| is_tls_service(s))
+                    .unwrap_or("tls")
+                    .to_string();
+                source = SOURCE_PROBE.to_string();
+            }
+        }
+    }
+
     let is_http_service = service == "http";
     let port = PortFacts {
         number: ep.port,
@@ -475,34 +525,36 @@ pub async fn assess_unbounded(
     });
     w.judge(facts, Subject::Port, plan.checks.ports);
 
-    // 3. TLS found on the wire, or reached with STARTTLS.
-    let mut starttls = None;
-    if plan.checks.tls && direct.is_none() {
-        starttls = starttls_for(ep.scheme, &service, &source);
-        if let Some(proto) = starttls {
-            // The scheme asked for it: a server that then fails the exchange is incomplete;
-            // a server that refuses the upgrade simply has no TLS.
-            w.tls(None, Some(proto), true).await;
-        } else if banner_tls_hint {
-            tls_outcome = w.tls(None, None, true).await;
-        } else if banner_silent && matches!(ep.scheme, None | Some(Scheme::Tcp)) {
-            let cfg = plan.tls.probe_config(plan);
-            if Box::pin(speaks_tls(w.addr, w.sni(), &cfg)).await {
-                tls_outcome = w.tls(None, None, true).await;
-            }
-        }
+    // 4. TLS reached with STARTTLS.
+    if let Some(proto) = starttls {
+        // The scheme asked for it: a server that then fails the exchange is incomplete;
+        // a server that refuses the upgrade simply has no TLS.
+        w.tls(None, Some(proto), true).await;
     }
 
-    // 4. HTTP: over TLS where the TLS endpoint serves it, plain where the scheme or the
+    // 5. HTTP: over TLS where the TLS endpoint serves it, plain where the scheme or the
     //    service says HTTP.
     if plan.checks.http {
         if let Some(t) = &tls_outcome {
-            if starttls.is_none() && t.modern_ok {
-                match https_probe(ep.scheme, ep.port, t.alpn.as_deref()) {
-                    HttpsProbe::Expected => w.http(true, true).await,
-                    HttpsProbe::Try => w.http(true, false).await,
-                    HttpsProbe::Skip => {}
+            let probe = if service == "https" && unscheme {
+                // Named HTTPS by its own answer to plaintext HTTP.
+                HttpsProbe::Expected
+            } else {
+                https_probe(ep.scheme, ep.port, t.alpn.as_deref())
+            };
+            match (starttls, &t.handshake_error, probe) {
+                (Some(_), _, _) | (_, _, HttpsProbe::Skip) => {}
+                (None, None, HttpsProbe::Expected) => w.http(true, true).await,
+                (None, None, HttpsProbe::Try) => w.http(true, false).await,
+                (None, Some(e), HttpsProbe::Expected) => {
+                    // A site only a legacy client can reach (static RSA only, say) still serves
+                    // HTTP to browsers: its HSTS and headers are unknown, not absent.
+                    w.incomplete(
+                        "http",
+                        format!("not probed: no TLS handshake the HTTP client can complete ({e})"),
+                    );
                 }
+                (None, Some(_), HttpsProbe::Try) => {}
             }
         } else if !plan.checks.tls && ep.scheme == Some(Scheme::Https) {
             w.http(true, true).await;

@@ -679,11 +679,12 @@ pub async fn start_tls_lab(now: OffsetDateTime) -> io::Result<TlsLab> {
 
     let h = name("legacy");
     let s = serve_legacy_tls(pki.rsa1024_leaf(&[&h], 200)?).await?;
+    // `tls://`: the responder speaks TLS records only, no HTTP behind them.
     add(
         "legacy",
         "TLS 1.0 only, RSA key exchange and 3DES, 1024-bit RSA key",
         h,
-        "https",
+        "tls",
         s,
         vec![
             "tls.cert.weak-key",

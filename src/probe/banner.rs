@@ -4,7 +4,8 @@
 //! imap, mysql, vnc and telnet speak first), and if the service stays silent sends one nudge
 //! chosen by the port ([`Nudge::for_port`], in the spirit of nmap-service-probes) and reads the
 //! answer. A service on a port the table does not name that hangs up on the default nudge
-//! without a word gets one more connection and question ([`Nudge::after_silent_close`]). On ports whose service speaks first the "nudge" is to keep listening: a late SMTP
+//! without a word is asked again, on new connections, the way memcached, PostgreSQL and MQTT
+//! clients start, until one answers or hangs up differently ([`Nudge::after_silent_close`]). On ports whose service speaks first the "nudge" is to keep listening: a late SMTP
 //! greeting is common and talking first is punished by pregreet checks. Everything is bounded: bytes by `banner_bytes`, each wait by its timeout, the whole
 //! probe by [`Limits::probe_deadline`]. What happened is recorded as data in [`BannerOutcome`],
 //! never as a panic or an `Err`; the connection is closed when the probe returns.
@@ -158,27 +159,35 @@ pub async fn probe_banner_from(
         Some(stream) => read_banner(stream, nudge, true, limits, deadline).await,
         None => connect_and_read(addr, nudge, true, limits, deadline).await,
     };
-    let Some(next) = Nudge::after_silent_close(port_hint) else {
-        return out;
-    };
-    if !out.nudged
-        || !out.bytes.is_empty()
-        || !matches!(out.error.as_deref(), Some(ERR_CLOSED | ERR_RESET))
-        || Instant::now() >= deadline
-    {
+    if !hung_up_silently(&out) {
         return out;
     }
     // A service on a port we cannot name hung up on `GET /` without a word (FIN, or RST when
-    // it left our bytes unread). PostgreSQL does exactly that (it reads "GET " as a 1.2 GB
-    // startup packet length and drops the client),
-    // so ask once more, on a new connection, the way a PostgreSQL client starts. The service
-    // already showed it does not speak first: the nudge goes out at once.
-    let second = connect_and_read(addr, next, false, limits, deadline).await;
-    if second.bytes.is_empty() {
-        out
-    } else {
-        second
+    // it left our bytes unread). Strict binary and line protocols do that: PostgreSQL reads
+    // "GET " as a 1.2 GB startup packet length, memcached drops a malformed `get`, mosquitto
+    // a packet of reserved type 4. Ask again, each time on a new connection, the way their
+    // clients start, while each question is dropped the same way. The service already showed
+    // it does not speak first: the question goes out at once.
+    for &next in Nudge::after_silent_close(port_hint) {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let again = connect_and_read(addr, next, false, limits, deadline).await;
+        if !again.bytes.is_empty() {
+            return again;
+        }
+        if !hung_up_silently(&again) {
+            break;
+        }
     }
+    out
+}
+
+/// Nudged, then closed (or reset) without a byte.
+fn hung_up_silently(out: &BannerOutcome) -> bool {
+    out.nudged
+        && out.bytes.is_empty()
+        && matches!(out.error.as_deref(), Some(ERR_CLOSED | ERR_RESET))
 }
 
 async fn connect_and_read(
@@ -418,14 +427,16 @@ impl Nudge {
         Nudge::for_named_port(port).unwrap_or(Nudge::Http)
     }
 
-    /// The second question for a service on a port we cannot name that closed on the first
-    /// (`GET /`) without a word: the PostgreSQL startup packet, since PostgreSQL is the common
-    /// service that answers nmap's GetRequest that way (MySQL/MariaDB speak first; Redis,
-    /// memcached and HTTP servers answer). `None` on ports whose service we know.
-    pub fn after_silent_close(port: u16) -> Option<Nudge> {
-        Nudge::for_named_port(port)
-            .is_none()
-            .then_some(Nudge::Postgres)
+    /// The next questions, in order, for a service on a port we cannot name that closed on
+    /// the first (`GET /`) without a word: two bare newlines (memcached answers `ERROR`; a
+    /// PostgreSQL drops them at once as an absurd length), the PostgreSQL startup packet, an
+    /// MQTT CONNECT. MySQL/MariaDB speak first; Redis and HTTP servers answer `GET`. None on
+    /// ports whose service we know.
+    pub fn after_silent_close(port: u16) -> &'static [Nudge] {
+        if Nudge::for_named_port(port).is_some() {
+            return &[];
+        }
+        &[Nudge::GenericLines, Nudge::Postgres, Nudge::Mqtt]
     }
 
     /// The nudge for a port whose service the port table names; `None` for the others.
@@ -453,7 +464,7 @@ impl Nudge {
             Some(
                 "ssh" | "smtp" | "ftp" | "pop3" | "imap" | "mysql" | "vnc" | "telnet" | "rsync",
             ) => Nudge::Listen,
-            // memcached answers `ERROR` to an empty line; a GET would look like its own command.
+            // memcached answers `ERROR` to an empty line, and hangs up on our GET.
             Some("memcached") => Nudge::GenericLines,
             // Everything else: nmap's GetRequest (the caller's default). HTTP servers answer it
             // properly, and so do most line protocols (redis `-ERR`, memcached `ERROR`,
@@ -917,17 +928,19 @@ mod tests {
         assert!(out.nudged && out.error.is_none(), "{out:?}");
         let (name, source) = super::super::service::guess_service(40000, &out.bytes);
         assert_eq!((name.as_str(), source), ("postgresql", "probe"));
-        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // GET, then the newlines (dropped as an absurd length), then the startup packet.
+        assert_eq!(count.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
-    async fn a_service_that_drops_both_questions_costs_two_connections() {
+    async fn a_service_that_drops_every_question_costs_four_connections() {
         use std::sync::atomic::Ordering;
-        let (addr, count) = postgres_like(3, false).await;
+        let (addr, count) = postgres_like(6, false).await;
         let out = probe_banner(addr, 40000, &test_limits()).await;
         assert!(out.bytes.is_empty() && out.nudged, "{out:?}");
         assert_eq!(out.error.as_deref(), Some(ERR_CLOSED));
-        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // GET, newlines, PostgreSQL startup, MQTT CONNECT: then it is given up.
+        assert_eq!(count.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]

@@ -106,15 +106,11 @@ impl Scheme {
         })
     }
 
-    /// The service name a URL of this scheme implies (the `port.service` fact).
+    /// The service name a URL of this scheme implies (the `port.service` fact), in the
+    /// scanner's vocabulary: implicit-TLS schemes keep their own names (`ftps` is not the
+    /// plaintext `ftp` the risky-service rule flags).
     pub fn service(self) -> &'static str {
         match self {
-            Scheme::Smtps => "smtp",
-            Scheme::Imaps => "imap",
-            Scheme::Pop3s => "pop3",
-            Scheme::Ftps => "ftp",
-            Scheme::Ldaps => "ldap",
-            Scheme::Dns => "domain",
             Scheme::Tcp => "unknown",
             Scheme::Tls => "tls",
             other => other.as_str(),
