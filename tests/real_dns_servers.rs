@@ -1109,7 +1109,6 @@ fn bind_open_resolver_is_flagged_and_closed_servers_are_not() {
 /// validating resolver that asks ns2 in three days' time gets bogus answers, so the zone's
 /// signatures *do* expire soon, whichever nameserver posture happens to sort first.
 #[test]
-#[ignore = "posture bug: DNSSEC facts come from the first authoritative nameserver only; expiring RRSIGs served by another are missed"]
 fn expiring_signatures_on_a_lagging_secondary_are_found() {
     let lab = Lab::start();
     // What each nameserver serves, independently of posture.
@@ -1146,4 +1145,30 @@ fn expiring_signatures_on_a_lagging_secondary_are_found() {
         "{f:#}"
     );
     assert_eq!(f["dnssec"]["min_days_left"], 2, "{f:#}");
+    // Each nameserver's signatures, tagged with the server that served them.
+    let by_server: BTreeSet<(String, i64)> = f["dnssec"]["rrsigs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                format!(
+                    "{} {}",
+                    s["server"].as_str().unwrap(),
+                    s["address"].as_str().unwrap()
+                ),
+                s["days_left"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_server,
+        BTreeSet::from([
+            ("ns1.lab.test 127.0.0.1".to_string(), 29),
+            ("ns2.lab.test 127.1.0.1".to_string(), 2),
+        ]),
+        "{f:#}"
+    );
+    assert_eq!(f["dnssec"]["present"], true, "{f:#}");
+    assert_eq!(f["dnssec"]["unsigned_servers"], json!([]), "{f:#}");
 }

@@ -234,9 +234,14 @@ pub struct CaaFacts {
     pub iodef: Vec<String>,
 }
 
-/// One RRSIG seen at the apex.
+/// One RRSIG seen at the apex, as one nameserver address serves it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RrsigFacts {
+    /// The NS name that served it (`resolver` when no nameserver answered and the resolver was
+    /// asked instead).
+    pub server: String,
+    /// Its address (the resolver's `IP:port` in that case).
+    pub address: String,
     /// The type covered: `SOA`, `DNSKEY`.
     pub covers: String,
     pub algorithm: i64,
@@ -249,16 +254,25 @@ pub struct RrsigFacts {
 }
 
 /// `dns.dnssec`: whether the zone is signed, and how long its signatures last.
+///
+/// Asked of every authoritative nameserver address (a resolver may ask any of them, so one
+/// serving an unsigned or stale copy fails validation for everyone who reaches it): the
+/// booleans hold only when they hold on every address that answered, the RRSIGs are all of
+/// theirs, and `min_days_left` is the earliest expiry anywhere.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DnssecFacts {
     pub checked: bool,
-    /// The apex publishes DNSKEY records.
+    /// The apex publishes DNSKEY records (on every nameserver that answered).
     pub dnskey_present: bool,
+    /// DNSKEY records at the apex (the fewest any nameserver served).
     pub dnskey_count: i64,
-    /// The SOA answer carried an RRSIG when asked with the DO bit.
+    /// The SOA answer carried an RRSIG when asked with the DO bit (on every nameserver).
     pub soa_signed: bool,
-    /// DNSKEY present and answers signed.
+    /// DNSKEY present and answers signed, on every nameserver that answered.
     pub present: bool,
+    /// Nameservers (`name (address)`) that served the zone without DNSKEY or without a signed
+    /// SOA.
+    pub unsigned_servers: Vec<String>,
     pub rrsigs: Vec<RrsigFacts>,
     /// The smallest `days_left` among the RRSIGs on SOA and DNSKEY (0 when none).
     pub min_days_left: i64,
@@ -498,7 +512,10 @@ pub fn sample() -> DnsSubject {
             dnskey_count: 2,
             soa_signed: true,
             present: true,
+            unsigned_servers: vec!["ns2.example.net (198.51.100.53)".into()],
             rrsigs: vec![RrsigFacts {
+                server: "ns1.example.com".into(),
+                address: "192.0.2.53".into(),
                 covers: "SOA".into(),
                 algorithm: 13,
                 key_tag: 12345,

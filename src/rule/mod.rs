@@ -505,6 +505,81 @@ mod tests {
         );
     }
 
+    /// DNSSEC messages: an expired signature reads "expired N days ago", not "expires in -N
+    /// days"; a nameserver serving an unsigned copy of a signed zone is named.
+    #[test]
+    fn dnssec_messages_say_when_and_where() {
+        use crate::fact::dns::{DnssecFacts, RrsigFacts};
+        let rs = builtin();
+        let loc = Location::synthetic(Subject::Dns, "example.com", "example.com");
+        let message = |dnssec: DnssecFacts, id: &str| -> Option<String> {
+            let mut s = crate::fact::dns::sample();
+            s.dns.dnssec = dnssec;
+            crate::rule::evaluate(&rs, &SubjectFacts::Dns(Box::new(s)), &loc)
+                .into_iter()
+                .find(|f| f.rule_id == id)
+                .map(|f| f.message)
+        };
+        let signed = |days: i64| DnssecFacts {
+            checked: true,
+            dnskey_present: true,
+            dnskey_count: 1,
+            soa_signed: true,
+            present: true,
+            unsigned_servers: Vec::new(),
+            rrsigs: vec![RrsigFacts {
+                server: "ns1.example.com".into(),
+                address: "192.0.2.53".into(),
+                covers: "SOA".into(),
+                days_left: days,
+                ..RrsigFacts::default()
+            }],
+            min_days_left: days,
+        };
+        assert_eq!(
+            message(signed(-2), "dns.dnssec.expiring").as_deref(),
+            Some(
+                "example.com has an RRSIG on SOA or DNSKEY that expired 2 days ago: validating \
+                 resolvers treat the whole zone as bogus."
+            )
+        );
+        assert_eq!(
+            message(signed(3), "dns.dnssec.expiring").as_deref(),
+            Some(
+                "example.com has an RRSIG on SOA or DNSKEY that expires in 3 days: validating \
+                 resolvers will then treat the whole zone as bogus."
+            )
+        );
+        assert_eq!(message(signed(30), "dns.dnssec.expiring"), None);
+        // ns2 serves the zone unsigned, ns1 signed.
+        let mut partly = signed(30);
+        (partly.present, partly.dnskey_present, partly.soa_signed) = (false, false, false);
+        partly.dnskey_count = 0;
+        partly.unsigned_servers = vec!["ns2.example.net (198.51.100.53)".into()];
+        let m = message(partly, "dns.dnssec.missing").unwrap();
+        assert!(
+            m.starts_with(
+                "example.com is not DNSSEC-signed (DNSKEY records: 0, signed SOA: false; served \
+                 unsigned by ns2.example.net (198.51.100.53)):"
+            ),
+            "{m}"
+        );
+        // Unsigned everywhere: the message is the plain one.
+        let unsigned = DnssecFacts {
+            checked: true,
+            unsigned_servers: vec!["ns1.example.com (192.0.2.53)".into()],
+            ..DnssecFacts::default()
+        };
+        let m = message(unsigned, "dns.dnssec.missing").unwrap();
+        assert!(
+            m.starts_with(
+                "example.com is not DNSSEC-signed (DNSKEY records: 0, signed SOA: false):"
+            ),
+            "{m}"
+        );
+        assert_eq!(rs.troubles(), Vec::<(String, u64, String)>::new());
+    }
+
     #[test]
     fn list_and_explain_render() {
         let rs = builtin();

@@ -149,6 +149,14 @@ async fn examine(
     r
 }
 
+/// One nameserver address that answered authoritatively with the zone's SOA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthoritativeServer {
+    /// The NS name.
+    pub name: String,
+    pub addr: SocketAddr,
+}
+
 /// Everything learnt from the delegation of one zone.
 #[derive(Debug, Clone, Default)]
 pub struct Delegation {
@@ -156,8 +164,10 @@ pub struct Delegation {
     pub soa: SoaFacts,
     pub recursion: RecursionFacts,
     pub axfr: AxfrFacts,
-    /// An address that answered authoritatively (for DNSSEC queries).
-    pub authoritative_server: Option<SocketAddr>,
+    /// Every address that answered authoritatively, in NS name then address order (for DNSSEC
+    /// queries: resolvers ask any of them, so each one's signatures matter). At most
+    /// [`NS_MAX_ADDRESSES`].
+    pub authoritative_servers: Vec<AuthoritativeServer>,
     pub errors: Vec<String>,
 }
 
@@ -305,8 +315,15 @@ pub async fn probe_delegation(
                     address: ip.clone(),
                     serial: i64::from(serial),
                 });
-                if d.authoritative_server.is_none() {
-                    d.authoritative_server = r.ip.map(|i| client.ns_addr(i));
+                // An address shared by two NS names is one server: asked once.
+                let addr = r.ip.map(|i| client.ns_addr(i));
+                if let Some(addr) =
+                    addr.filter(|a| !d.authoritative_servers.iter().any(|known| known.addr == *a))
+                {
+                    d.authoritative_servers.push(AuthoritativeServer {
+                        name: s.name.clone(),
+                        addr,
+                    });
                 }
             }
             if r.responded {

@@ -105,6 +105,8 @@ pub fn rrsig_facts(records: &[Record], covers: RecordType, now: OffsetDateTime) 
         .map(|s| {
             let exp = serial_time(s.expiration, now);
             RrsigFacts {
+                server: String::new(),
+                address: String::new(),
                 covers: covers.to_string(),
                 algorithm: i64::from(s.algorithm),
                 key_tag: i64::from(s.key_tag),
@@ -168,9 +170,43 @@ pub async fn probe_dnssec(
         dnskey_count,
         soa_signed,
         present: dnskey_count > 0 && soa_signed,
+        unsigned_servers: Vec::new(),
         min_days_left: rrsigs.iter().map(|s| s.days_left).min().unwrap_or(0),
         rrsigs,
     })
+}
+
+/// The zone's DNSSEC facts from what each nameserver address served (`(NS name, address,
+/// facts)`, in order): signed only when every one of them is, every RRSIG tagged with where it
+/// came from, the earliest expiry anywhere. A resolver may ask any of them, so one serving an
+/// unsigned copy or stale signatures breaks validation for everyone who reaches it. Pure.
+pub fn merge(per_server: Vec<(String, String, DnssecFacts)>) -> DnssecFacts {
+    let mut m = DnssecFacts {
+        checked: !per_server.is_empty(),
+        dnskey_present: true,
+        dnskey_count: i64::MAX,
+        soa_signed: true,
+        ..DnssecFacts::default()
+    };
+    for (server, address, f) in per_server {
+        m.dnskey_present &= f.dnskey_present;
+        m.dnskey_count = m.dnskey_count.min(f.dnskey_count);
+        m.soa_signed &= f.soa_signed;
+        if !f.present {
+            m.unsigned_servers.push(format!("{server} ({address})"));
+        }
+        m.rrsigs.extend(f.rrsigs.into_iter().map(|s| RrsigFacts {
+            server: server.clone(),
+            address: address.clone(),
+            ..s
+        }));
+    }
+    if !m.checked {
+        return DnssecFacts::default();
+    }
+    m.present = m.unsigned_servers.is_empty();
+    m.min_days_left = m.rrsigs.iter().map(|s| s.days_left).min().unwrap_or(0);
+    m
 }
 
 #[cfg(test)]
@@ -223,6 +259,83 @@ mod tests {
         let later = OffsetDateTime::from_unix_timestamp(4_294_967_000).unwrap();
         let wrapped = serial_time(1_000, later);
         assert_eq!(wrapped.unix_timestamp(), 4_294_968_296);
+    }
+
+    fn facts(keys: i64, soa_days: Option<i64>) -> DnssecFacts {
+        let rrsigs: Vec<RrsigFacts> = soa_days
+            .map(|d| RrsigFacts {
+                covers: "SOA".into(),
+                days_left: d,
+                ..RrsigFacts::default()
+            })
+            .into_iter()
+            .collect();
+        DnssecFacts {
+            checked: true,
+            dnskey_present: keys > 0,
+            dnskey_count: keys,
+            soa_signed: !rrsigs.is_empty(),
+            present: keys > 0 && !rrsigs.is_empty(),
+            unsigned_servers: Vec::new(),
+            min_days_left: soa_days.unwrap_or(0),
+            rrsigs,
+        }
+    }
+
+    fn at(name: &str, addr: &str, f: DnssecFacts) -> (String, String, DnssecFacts) {
+        (name.into(), addr.into(), f)
+    }
+
+    #[test]
+    fn merge_takes_the_earliest_expiry_on_any_server() {
+        // The primary re-signed for 29 days; a lagging secondary still serves 2-day signatures.
+        let m = merge(vec![
+            at("ns1.example", "192.0.2.1", facts(2, Some(29))),
+            at("ns2.example", "198.51.100.1", facts(2, Some(2))),
+        ]);
+        assert!(m.checked && m.present && m.dnskey_present && m.soa_signed);
+        assert_eq!((m.dnskey_count, m.min_days_left), (2, 2));
+        let tagged: Vec<(&str, &str, i64)> = m
+            .rrsigs
+            .iter()
+            .map(|s| (s.server.as_str(), s.address.as_str(), s.days_left))
+            .collect();
+        assert_eq!(
+            tagged,
+            [
+                ("ns1.example", "192.0.2.1", 29),
+                ("ns2.example", "198.51.100.1", 2)
+            ]
+        );
+        assert!(m.unsigned_servers.is_empty());
+        // The order of the servers does not change the verdict.
+        let swapped = merge(vec![
+            at("ns2.example", "198.51.100.1", facts(2, Some(2))),
+            at("ns1.example", "192.0.2.1", facts(2, Some(29))),
+        ]);
+        assert_eq!((swapped.min_days_left, swapped.present), (2, true));
+    }
+
+    #[test]
+    fn merge_names_a_server_serving_an_unsigned_copy() {
+        let m = merge(vec![
+            at("ns1.example", "192.0.2.1", facts(1, Some(20))),
+            at("ns2.example", "198.51.100.1", facts(0, None)),
+        ]);
+        assert!(m.checked && !m.present && !m.dnskey_present && !m.soa_signed);
+        assert_eq!(m.dnskey_count, 0);
+        assert_eq!(m.unsigned_servers, ["ns2.example (198.51.100.1)"]);
+        assert_eq!((m.rrsigs.len(), m.min_days_left), (1, 20));
+        // Unsigned everywhere: every server is listed, no RRSIG.
+        let m = merge(vec![
+            at("ns1.example", "192.0.2.1", facts(0, None)),
+            at("ns2.example", "198.51.100.1", facts(0, None)),
+        ]);
+        assert!(m.checked && !m.present);
+        assert_eq!(m.unsigned_servers.len(), 2);
+        assert_eq!((m.rrsigs.len(), m.min_days_left), (0, 0));
+        // Nobody answered: nothing checked (the errors say why).
+        assert_eq!(merge(Vec::new()), DnssecFacts::default());
     }
 
     proptest::proptest! {

@@ -309,16 +309,47 @@ async fn zone_checks(client: &DnsClient, z: &str, cfg: &DnsProbeConfig) -> DnsFa
     errors.extend(cname_r.1);
     let d = deleg;
     errors.extend(d.errors.iter().cloned());
-    // DNSSEC: ask an authoritative server directly (resolvers may strip RRSIGs); fall back to
-    // the resolver with RD when no nameserver answered.
-    let (server, rd) = match d.authoritative_server {
-        Some(s) => (s, false),
-        None => (cfg.resolver, true),
+    // DNSSEC: ask every authoritative server directly (resolvers may strip RRSIGs, and they
+    // ask any nameserver, so a secondary serving stale signatures or an unsigned copy breaks
+    // the zone for some), concurrently; fall back to the resolver with RD when no nameserver
+    // answered. A server whose answer failed is an error, not "unsigned".
+    let (servers, rd) = if d.authoritative_servers.is_empty() {
+        let resolver = delegation::AuthoritativeServer {
+            name: "resolver".into(),
+            addr: cfg.resolver,
+        };
+        (vec![resolver], true)
+    } else {
+        (d.authoritative_servers, false)
     };
-    match dnssec::probe_dnssec(client, &zone_of, server, rd, cfg.now).await {
-        Ok(s) => f.dnssec = s,
-        Err(e) => errors.push(e),
+    let mut set = tokio::task::JoinSet::new();
+    for (i, s) in servers.iter().enumerate() {
+        let (client, zone, addr, now) = (client.clone(), zone_of.clone(), s.addr, cfg.now);
+        set.spawn(async move { (i, dnssec::probe_dnssec(&client, &zone, addr, rd, now).await) });
     }
+    let mut answers = Vec::new();
+    while let Some(res) = set.join_next().await {
+        match res {
+            Ok(answer) => answers.push(answer),
+            Err(e) => errors.push(format!("DNSSEC {zone_of}: {e}")),
+        }
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    let mut per_server = Vec::new();
+    for (i, answer) in answers {
+        let s = &servers[i];
+        let address = if rd {
+            s.addr.to_string()
+        } else {
+            s.addr.ip().to_string()
+        };
+        match answer {
+            Ok(facts) => per_server.push((s.name.clone(), address, facts)),
+            Err(e) if rd => errors.push(e),
+            Err(e) => errors.push(format!("{} ({address}): {e}", s.name)),
+        }
+    }
+    f.dnssec = dnssec::merge(per_server);
     f.ns = d.ns;
     f.soa = d.soa;
     f.axfr = d.axfr;
