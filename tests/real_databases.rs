@@ -11,10 +11,11 @@
 //! Debian packages `postgresql` and `mariadb-server` (plus `iproute2` for `ip`, `util-linux`
 //! for `unshare`).
 
+use crate::support::free_port;
 use crate::support::tls::{incomplete, scan, subjects};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -87,14 +88,6 @@ fn system_user(name: &str) -> (u32, u32) {
         .find(|f| f.len() > 3 && f[0] == name)
         .map(|f| (f[2].parse().unwrap(), f[3].parse().unwrap()))
         .unwrap_or_else(|| panic!("no `{name}` user: is its server package installed?"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs a setup command to completion, panicking with its output when it fails.

@@ -20,6 +20,7 @@
 //! same), and must not depend on whether posture asks through the BIND resolver or the BIND
 //! primary directly. Debian: `apt-get install bind9 bind9-utils knot`.
 
+use crate::support::free_port;
 use crate::support::tls::{scan, subjects};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -49,14 +50,6 @@ fn binary(candidates: &[&str], package: &str) -> String {
         }
     }
     panic!("{package} is not installed: `apt-get install {package}`");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Whether `port` is free for UDP and TCP on `ip`.

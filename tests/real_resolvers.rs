@@ -3,6 +3,7 @@
 //! concludes must match what the two really answer (`dig @127.0.0.1 -p PORT …` tells the same).
 //! `unbound` and `nsd` must be installed (Debian: `apt-get install unbound nsd`).
 
+use crate::support::free_port;
 use crate::support::tls::{scan, subjects};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{TcpListener, UdpSocket};
@@ -27,14 +28,6 @@ fn binary(candidates: &[&str], package: &str) -> String {
         }
     }
     panic!("{package} is not installed: `apt-get install {package}`");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Whether UDP `port` is free on 127.0.0.2 too (Unbound's second listener shares NSD's port).

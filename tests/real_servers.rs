@@ -6,10 +6,11 @@
 //! do. `scripts/test` installs nginx, redis-server, postfix and nsd when missing (Postfix needs
 //! root: its daemons change to the `postfix` user).
 
+use crate::support::free_port;
 use crate::support::tls::{ids_by_endpoint, openssl_ca_and_leaf, scan, subjects, Env};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,14 +32,6 @@ fn binary(candidates: &[&str], package: &str) -> String {
         }
     }
     panic!("{package} is not installed: `apt-get install {package}` (scripts/test does)");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Waits (bounded) until every port accepts connections.

@@ -16,10 +16,11 @@
 //! `dovecot-pop3d`, `memcached`, `mosquitto`, `slapd`, `inetutils-inetd`, `inetutils-telnetd`
 //! (plus `openssl`, `iproute2`, `util-linux`).
 
+use crate::support::free_port;
 use crate::support::tls::{incomplete, openssl_ca_and_leaf, scan, subjects};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -65,14 +66,6 @@ fn binary(candidates: &[&str], package: &str) -> String {
         }
     }
     panic!("{package} is not installed: `apt-get install {package}`");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs a setup command to completion, panicking with its output when it fails.

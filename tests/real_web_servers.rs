@@ -10,11 +10,12 @@
 //! posture happens to say. `scripts/test` installs apache2, haproxy, caddy, lighttpd and
 //! lighttpd-mod-openssl when missing.
 
+use crate::support::free_port;
 use crate::support::tls::{ids_by_endpoint, incomplete, scan, subjects, Env};
 use posture::lab::tls_lab::LabPki;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,14 +37,6 @@ fn binary(candidates: &[&str], package: &str) -> String {
         }
     }
     panic!("{package} is not installed: `apt-get install {package}` (scripts/test does)");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `cmd` with its output in `dir/NAME.out`, then waits (bounded) until every port

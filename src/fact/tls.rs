@@ -95,10 +95,14 @@ pub struct TlsFacts {
     /// Whether the server accepts any forward-secret suite (ECDHE, DHE, or TLS 1.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_secrecy: Option<bool>,
-    /// False only when the last presented certificate is not self-issued and its issuer is
-    /// neither presented nor a trust anchor. Absent when no certificate was seen.
+    /// False when the path up from the leaf through the presented certificates stops at one
+    /// that is not self-issued and whose issuer is neither presented nor a trust anchor (extra
+    /// certificates after a complete path do not count). Absent when no certificate was seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_complete: Option<bool>,
+    /// The issuer (DN) the path up from the leaf is missing, when `chain_complete` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_missing_issuer: Option<String>,
     /// Whether the presented chain leads to a trust anchor (Mozilla roots + `--ca-file`),
     /// decided at a time inside the leaf's validity with the name check off and independent of
     /// key size and signature algorithm, so expired, weak-key and mismatched hosts do not also
@@ -247,6 +251,7 @@ pub fn sample() -> TlsSubject {
             weak_3des: Some(true),
             forward_secrecy: Some(true),
             chain_complete: Some(true),
+            chain_missing_issuer: Some("CN=Example Root CA,O=Example".into()),
             trusted: Some(true),
             trust_error: Some("unknown issuer".into()),
             webpki_error: Some("certificate expired".into()),
@@ -294,7 +299,7 @@ mod tests {
         for k in all_tls_fields.as_object().unwrap().keys() {
             assert!(tls.contains_key(k), "{k}");
         }
-        assert_eq!(tls.len(), 30);
+        assert_eq!(tls.len(), 31);
     }
 
     #[test]

@@ -169,9 +169,19 @@ pub async fn serve_raw_dns(
     reply: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
 ) -> io::Result<RawDnsServer> {
     let reply = Arc::new(reply);
-    let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = udp.local_addr()?;
-    let tcp = TcpListener::bind(addr).await?;
+    // The UDP port the kernel picks may be a TCP port in use (a connection of a concurrent
+    // test): pick again, a bounded number of times.
+    let mut attempt = 0;
+    let (udp, addr, tcp) = loop {
+        attempt += 1;
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = udp.local_addr()?;
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, addr, tcp),
+            Err(e) if attempt >= BIND_ATTEMPTS => return Err(e),
+            Err(_) => continue,
+        }
+    };
     let r = reply.clone();
     let udp_task = tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];

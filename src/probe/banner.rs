@@ -159,6 +159,22 @@ pub async fn probe_banner_from(
         Some(stream) => read_banner(stream, nudge, true, limits, deadline).await,
         None => connect_and_read(addr, nudge, true, limits, deadline).await,
     };
+    if stayed_silent(&out) && nudge == Nudge::Http && Instant::now() < deadline {
+        // Silent even to `GET /`, on a port we cannot name: RDP and SMB servers wait for
+        // their own negotiation and say nothing to anything else, and moving RDP off 3389 is
+        // the usual way of "hiding" it. Both questions at once, each on a new connection
+        // (nmap -sV sends them too); the first answer wins.
+        if let Some([a, b]) = Nudge::after_silence(port_hint) {
+            let (a, b) = tokio::join!(
+                connect_and_read(addr, a, false, limits, deadline),
+                connect_and_read(addr, b, false, limits, deadline),
+            );
+            if let Some(answer) = [a, b].into_iter().find(|o| !o.bytes.is_empty()) {
+                return answer;
+            }
+        }
+        return out;
+    }
     if !hung_up_silently(&out) {
         return out;
     }
@@ -181,6 +197,11 @@ pub async fn probe_banner_from(
         }
     }
     out
+}
+
+/// Nudged, then nothing within the wait, the connection still open.
+fn stayed_silent(out: &BannerOutcome) -> bool {
+    out.nudged && out.bytes.is_empty() && out.error.as_deref() == Some(ERR_NO_DATA)
 }
 
 /// Nudged, then closed (or reset) without a byte.
@@ -437,6 +458,15 @@ impl Nudge {
             return &[];
         }
         &[Nudge::GenericLines, Nudge::Postgres, Nudge::Mqtt]
+    }
+
+    /// The questions, asked together, for a service on a port we cannot name that said
+    /// nothing to `GET /` and kept the connection open: an RDP negotiation and an SMB2
+    /// NEGOTIATE (both servers wait for exactly that). None on ports whose service we know.
+    pub fn after_silence(port: u16) -> Option<[Nudge; 2]> {
+        Nudge::for_named_port(port)
+            .is_none()
+            .then_some([Nudge::Rdp, Nudge::Smb2])
     }
 
     /// The nudge for a port whose service the port table names; `None` for the others.
@@ -941,6 +971,38 @@ mod tests {
         assert_eq!(out.error.as_deref(), Some(ERR_CLOSED));
         // GET, newlines, PostgreSQL startup, MQTT CONNECT: then it is given up.
         assert_eq!(count.load(Ordering::SeqCst), 4);
+    }
+
+    /// xrdp on a high port: silent to `GET /` (it waits for a whole TPKT), answers the RDP
+    /// negotiation with a Connection Confirm (bytes recorded from xrdp 0.9.21).
+    #[tokio::test]
+    async fn rdp_silent_to_get_on_an_unnamed_port_answers_its_own_question() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok(Ok((mut s, _))) = timeout(Duration::from_secs(10), listener.accept()).await
+                else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    if let Ok(Ok(n)) = timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                        if n >= 11 && buf[0] == 0x03 && buf[5] == 0xe0 {
+                            let cc = [
+                                0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00,
+                                0x02, 0x01, 0x08, 0x00, 0x01, 0x00, 0x00, 0x00,
+                            ];
+                            let _ = s.write_all(&cc).await;
+                        }
+                    }
+                    hold(s).await;
+                });
+            }
+        });
+        let out = probe_banner(addr, 40000, &test_limits()).await;
+        let (name, source) = super::super::service::guess_service(40000, &out.bytes);
+        assert_eq!((name.as_str(), source), ("rdp", "probe"), "{out:?}");
     }
 
     #[tokio::test]

@@ -195,13 +195,16 @@ pub fn looks_like_tls(bytes: &[u8]) -> bool {
 /// The banner as a string for facts: valid UTF-8 is kept as is, bytes that are not UTF-8 are
 /// written `\xNN`, and control or bidi-formatting characters other than `\t`, `\n`, `\r` are
 /// written `\u{NN}` — so the string is faithful to what was read, yet cannot carry terminal
-/// escapes or reorder text. (Reports escape it again for their format; `\` is left as is, so the
-/// encoding is not reversible, which a fact does not need.)
+/// escapes or reorder text. A `\` the server sent is written `\\`, so the encoding is
+/// reversible: the exact bytes can be recovered from the evidence (binary answers such as an SMB
+/// server GUID hold 0x5c as often as any byte). Reports escape it again for their format.
 pub fn printable_banner(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if is_unsafe_char(c) {
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else if is_unsafe_char(c) {
                 out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
             } else {
                 out.push(c);
@@ -929,6 +932,8 @@ mod tests {
         assert_eq!(printable_banner(b"\x00"), "\\u{0}");
         assert_eq!(printable_banner("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(printable_banner("a\u{202e}b".as_bytes()), "a\\u{202e}b");
+        // A backslash is escaped too: `\x41` sent literally is not the byte 0x41.
+        assert_eq!(printable_banner(b"C:\\x41"), "C:\\\\x41");
         assert_eq!(printable_banner("\u{85}".as_bytes()), "\\u{85}");
         assert_eq!(printable_banner(b""), "");
         // A UTF-8 sequence cut by the byte cap.

@@ -291,6 +291,7 @@ mod tests {
         "tls.cert.hostname-mismatch",
         "tls.cert.weak-key",
         "tls.cert.weak-signature",
+        "tls.chain.expired",
         "tls.chain.expiring",
         "tls.protocol.legacy",
         "tls.cipher.weak",
@@ -505,6 +506,72 @@ mod tests {
         );
     }
 
+    /// Certificate expiry reads "in 1 day" and "within a day", never "in 1 days" / "in 0 days".
+    #[test]
+    fn certificate_expiry_message_counts_days_in_english() {
+        let rs = builtin();
+        let loc = Location::synthetic(Subject::Tls, "shop.example.com:443", "shop.example.com");
+        let when = |days: i64| -> String {
+            let mut s = crate::fact::tls::sample();
+            if let Some(c) = s.cert.as_mut() {
+                c.days_left = days;
+            }
+            let f = crate::rule::evaluate(&rs, &SubjectFacts::Tls(Box::new(s)), &loc);
+            let m = &f
+                .iter()
+                .find(|f| f.rule_id == "tls.cert.expiring")
+                .unwrap()
+                .message;
+            let (_, rest) = m.split_once(") expires ").unwrap();
+            rest.split(" (").next().unwrap().to_string()
+        };
+        assert_eq!(when(12), "in 12 days");
+        assert_eq!(when(1), "in 1 day");
+        assert_eq!(when(0), "within a day");
+    }
+
+    /// An expired intermediate is an outage (critical), not "expires soon"; a weak key
+    /// anywhere on the presented path is a weak key, named with its position.
+    #[test]
+    fn intermediates_expired_or_weak_are_named() {
+        let rs = builtin();
+        let loc = Location::synthetic(Subject::Tls, "shop.example.com:443", "shop.example.com");
+        let fired = |s: crate::fact::tls::TlsSubject| -> Vec<(String, String)> {
+            crate::rule::evaluate(&rs, &SubjectFacts::Tls(Box::new(s)), &loc)
+                .into_iter()
+                .filter(|f| f.rule_id.starts_with("tls.chain") || f.rule_id == "tls.cert.weak-key")
+                .map(|f| (f.rule_id, f.message))
+                .collect()
+        };
+        let mut s = crate::fact::tls::sample();
+        s.chain[1].expired = true;
+        s.chain[1].days_left = -3;
+        let got = fired(s);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, "tls.chain.expired");
+        assert!(
+            got[0]
+                .1
+                .contains("#1 (CN=Example Intermediate CA,O=Example) on 2026-03-20T00:00:00Z"),
+            "{}",
+            got[0].1
+        );
+        let mut s = crate::fact::tls::sample();
+        (s.chain[1].key_type, s.chain[1].key_bits) = ("rsa".into(), 1024);
+        let got = fired(s);
+        let weak = got
+            .iter()
+            .find(|(id, _)| id == "tls.cert.weak-key")
+            .unwrap();
+        assert!(
+            weak.1.contains(
+                "intermediate #1 (CN=Example Intermediate CA,O=Example) with a 1024-bit rsa key"
+            ),
+            "{}",
+            weak.1
+        );
+    }
+
     /// DNSSEC messages: an expired signature reads "expired N days ago", not "expires in -N
     /// days"; a nameserver serving an unsigned copy of a signed zone is named.
     #[test]
@@ -550,6 +617,14 @@ mod tests {
                  resolvers will then treat the whole zone as bogus."
             )
         );
+        let when = |days: i64| {
+            let m = message(signed(days), "dns.dnssec.expiring").unwrap();
+            let (_, rest) = m.split_once("DNSKEY that ").unwrap();
+            rest.split(':').next().unwrap().to_string()
+        };
+        assert_eq!(when(1), "expires in 1 day");
+        assert_eq!(when(0), "expires within a day");
+        assert_eq!(when(-1), "expired 1 day ago");
         assert_eq!(message(signed(30), "dns.dnssec.expiring"), None);
         // ns2 serves the zone unsigned, ns1 signed.
         let mut partly = signed(30);

@@ -56,6 +56,24 @@ pub fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A port on 127.0.0.1 for a third-party server to listen on: free for TCP when chosen, and
+/// never handed out twice in this test process (the kernel may give a just-released port
+/// again, and two servers of one test, or of two concurrent tests, must not get the same one).
+pub fn free_port() -> u16 {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..1000 {
+        let port = closed_port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+    panic!("no fresh loopback port in 1000 tries");
+}
+
 /// A UDP port on loopback where nothing answers: a resolver that never replies.
 pub fn silent_resolver() -> (std::net::UdpSocket, SocketAddr) {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

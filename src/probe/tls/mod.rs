@@ -394,6 +394,7 @@ fn merge(
     tls.trusted = assessment.trusted;
     tls.trust_error = assessment.trust_error;
     tls.chain_complete = assessment.chain_complete;
+    tls.chain_missing_issuer = assessment.chain_missing_issuer.clone();
     tls.webpki_error = assessment.webpki_error;
     tls.hostname_checked = assessment.hostname_checked;
     tls.hostname_matches = assessment.hostname_matches;

@@ -245,6 +245,27 @@ async fn chain_shapes() {
     assert_eq!(builtin_rules::fired(&r), ["tls.cert.untrusted"]);
     assert_eq!(r.chain.len(), 3);
     assert!(r.chain[2].self_signed && !r.chain[2].weak_signature);
+    // A complete path followed by a stray certificate (another CA's leaf, as misassembled
+    // bundles send): still complete; only the path up from the leaf matters.
+    let mut with_stray = pki.leaf(&["c.test"], -1, 60).unwrap();
+    let other = pki.self_signed(&["other.test"], -1, 60).unwrap();
+    let stray = pki.leaf(&["x.test"], -1, 60).unwrap();
+    with_stray.chain.push(stray.chain[0].clone());
+    let server = tls_server(with_stray).await;
+    let r = probe_tls(server.addr, Some("c.test"), None, &cfg).await;
+    assert_eq!(r.tls.chain_complete, Some(true), "{:?}", r.tls);
+    assert_eq!(r.tls.chain_missing_issuer, None);
+    assert_eq!(r.tls.trusted, Some(true));
+    assert_eq!(builtin_rules::fired(&r), Vec::<String>::new());
+    // The leaf alone plus an unrelated self-signed certificate: the gap is the leaf's issuer.
+    let mut gap = pki.leaf(&["c.test"], -1, 60).unwrap();
+    let issuer = r.chain[0].issuer.clone();
+    gap.chain.truncate(1);
+    gap.chain.push(other.chain[0].clone());
+    let server = tls_server(gap).await;
+    let r = probe_tls(server.addr, Some("c.test"), None, &cfg).await;
+    assert_eq!(r.tls.chain_complete, Some(false));
+    assert_eq!(r.tls.chain_missing_issuer.as_deref(), Some(issuer.as_str()));
 }
 
 #[tokio::test]
@@ -743,6 +764,9 @@ mod builtin_rules {
         c.chain[0].key_type = "ec".into();
         c.chain[0].key_bits = 192;
         c.cert = Some(c.chain[0].clone());
+        // An intermediate that has already expired.
+        c.chain[1].expired = true;
+        c.chain[1].days_left = -2;
         vec![a, b, c]
     }
 
@@ -764,6 +788,7 @@ mod builtin_rules {
                 "tls.cert.hostname-mismatch",
                 "tls.cert.weak-key",
                 "tls.cert.weak-signature",
+                "tls.chain.expired",
                 "tls.chain.expiring",
                 "tls.protocol.legacy",
                 "tls.cipher.weak",

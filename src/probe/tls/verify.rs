@@ -247,6 +247,8 @@ pub struct ChainAssessment {
     pub trusted: Option<bool>,
     pub trust_error: Option<String>,
     pub chain_complete: Option<bool>,
+    /// The issuer DN the path up from the leaf lacks (when `chain_complete` is false).
+    pub chain_missing_issuer: Option<String>,
     pub webpki_error: Option<String>,
     pub hostname_checked: bool,
     pub hostname_matches: Option<bool>,
@@ -283,15 +285,12 @@ pub fn assess_chain(
         return out;
     };
     if let Some(name) = hostname {
-        out.hostname_matches = Some(hostname_matches(
-            name,
-            &leaf.dns_sans,
-            &leaf.ip_sans,
-            leaf.common_name.as_deref(),
-        ));
+        out.hostname_matches = Some(hostname_matches(name, &leaf.dns_sans, &leaf.ip_sans));
     }
-    let complete = chain_complete(&parsed, store);
+    let gap = chain_gap(&parsed, store);
+    let complete = gap.is_none();
     out.chain_complete = Some(complete);
+    out.chain_missing_issuer = gap.map(|i| parsed[i].facts.issuer.clone());
 
     let leaf_der = CertificateDer::from(ders[0].as_slice());
     let intermediates: Vec<CertificateDer<'_>> = ders[1..]
@@ -408,20 +407,39 @@ fn untrusted_reason(parsed: &[ParsedCert], store: &TrustStore, complete: bool) -
     "unknown issuer".into()
 }
 
-/// `chain_complete` (issue 3 §5): false only when the last presented certificate is not
-/// self-issued and its issuer is neither presented nor a trust anchor. A server sending leaf +
-/// intermediate without the root is complete.
+/// `chain_complete` (issue 3 §5): walking up from the leaf through the presented
+/// certificates (each step to an unvisited one whose subject is the current issuer, key
+/// identifiers consistent), the path reaches a self-issued certificate or one whose issuer is
+/// a trust anchor. A server sending leaf + intermediate without the root is complete; so is
+/// one that adds a cross-signed root or a stray certificate after a complete path (only the
+/// path matters, not what was sent last).
 pub fn chain_complete(parsed: &[ParsedCert], store: &TrustStore) -> bool {
-    let Some(last) = parsed.last() else {
-        return false;
-    };
-    if last.self_issued() {
-        return true;
+    chain_gap(parsed, store).is_none() && !parsed.is_empty()
+}
+
+/// Where the path up from the leaf stops short: the certificate whose issuer is neither
+/// presented nor a trust anchor (its index), or `None` when the path is complete.
+pub fn chain_gap(parsed: &[ParsedCert], store: &TrustStore) -> Option<usize> {
+    if parsed.is_empty() {
+        return None;
     }
-    let presented = parsed
-        .iter()
-        .any(|c| !std::ptr::eq(c, last) && c.subject_raw == last.issuer_raw);
-    presented || store.has_subject(&last.issuer_raw)
+    let mut current = 0usize;
+    let mut visited = vec![false; parsed.len()];
+    for _ in 0..parsed.len() {
+        visited[current] = true;
+        let cur = &parsed[current];
+        if cur.self_issued() || store.has_subject(&cur.issuer_raw) {
+            return None;
+        }
+        let next = parsed.iter().enumerate().position(|(j, cand)| {
+            !visited[j] && cand.subject_raw == cur.issuer_raw && key_ids_consistent(cur, cand)
+        });
+        match next {
+            Some(j) => current = j,
+            None => return Some(current),
+        }
+    }
+    Some(current)
 }
 
 /// Our own path walk for chains webpki cannot verify (module docs, step 3).
@@ -496,16 +514,13 @@ fn describe(e: &webpki::Error) -> String {
     }
 }
 
-/// RFC 6125 §6.4 host name check against a leaf: DNS-ID in subjectAltName, wildcard only as
-/// the complete left-most label (matching exactly one label, never a public suffix like
-/// `*.com`); IP targets match iPAddress SANs only; the CN is used only when the certificate
-/// has no subjectAltName at all (§6.4.4). Case-insensitive, trailing dots ignored.
-pub fn hostname_matches(
-    host: &str,
-    dns_sans: &[String],
-    ip_sans: &[IpAddr],
-    common_name: Option<&str>,
-) -> bool {
+/// Host name check against a leaf (RFC 9525 §6, which obsoletes RFC 6125): DNS-ID in
+/// subjectAltName, wildcard only as the complete left-most label (matching exactly one label,
+/// never a public suffix like `*.com`); IP targets match iPAddress SANs only. The subject CN is
+/// never used: RFC 9525 §6.3 drops RFC 6125's CN fallback, the CA/Browser Forum requires the
+/// SAN, and Chrome (58+) and Firefox (48+) reject a CN-only certificate for every name.
+/// Case-insensitive, trailing dots ignored.
+pub fn hostname_matches(host: &str, dns_sans: &[String], ip_sans: &[IpAddr]) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return ip_sans.contains(&ip);
@@ -514,10 +529,7 @@ pub fn hostname_matches(
     if host.is_empty() {
         return false;
     }
-    if !dns_sans.is_empty() || !ip_sans.is_empty() {
-        return dns_sans.iter().any(|p| dns_id_matches(p, &host));
-    }
-    common_name.is_some_and(|cn| dns_id_matches(cn, &host))
+    dns_sans.iter().any(|p| dns_id_matches(p, &host))
 }
 
 fn normalise(name: &str) -> String {
@@ -700,7 +712,7 @@ mod tests {
     #[test]
     fn rfc6125_host_matching() {
         let sans = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let m = |host, s: &[&str]| hostname_matches(host, &sans(s), &[], None);
+        let m = |host, s: &[&str]| hostname_matches(host, &sans(s), &[]);
         assert!(m("www.example.com", &["www.example.com"]));
         assert!(m("WWW.Example.COM.", &["www.example.com"]));
         assert!(m("a.example.com", &["*.example.com"]));
@@ -710,25 +722,14 @@ mod tests {
         assert!(!m("foo.example.com", &["f*.example.com"]));
         assert!(!m("a.example.com", &["a.*.com"]));
         assert!(!m("x.test", &[]));
-        // CN only without SANs.
-        assert!(hostname_matches("cn.test", &[], &[], Some("cn.test")));
-        assert!(!hostname_matches(
-            "cn.test",
-            &sans(&["other.test"]),
-            &[],
-            Some("cn.test")
-        ));
-        // IP targets: iPAddress SANs only, never a DNS SAN or CN spelling the address.
+        // A CN is no name (RFC 9525 §6.3): a certificate without SANs matches nothing.
+        assert!(!hostname_matches("cn.test", &[], &[]));
+        // IP targets: iPAddress SANs only, never a DNS SAN spelling the address.
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!(hostname_matches("192.0.2.1", &[], &[ip], None));
-        assert!(!hostname_matches(
-            "192.0.2.1",
-            &sans(&["192.0.2.1"]),
-            &[],
-            Some("192.0.2.1")
-        ));
+        assert!(hostname_matches("192.0.2.1", &[], &[ip]));
+        assert!(!hostname_matches("192.0.2.1", &sans(&["192.0.2.1"]), &[]));
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        assert!(hostname_matches("[2001:db8::1]", &[], &[v6], None));
+        assert!(hostname_matches("[2001:db8::1]", &[], &[v6]));
     }
 
     #[test]
