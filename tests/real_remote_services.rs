@@ -878,6 +878,15 @@ fn remote_access_services_on_their_conventional_ports_are_identified_and_flagged
     );
 }
 
+/// A file removed on drop.
+struct BinCopy(std::path::PathBuf);
+
+impl Drop for BinCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Run only by [`remote_access_services_on_their_conventional_ports_are_identified_and_flagged`].
 #[test]
 #[ignore = "runs inside `unshare --net --mount`, started by remote_access_services_on_their_conventional_ports_are_identified_and_flagged"]
@@ -894,6 +903,15 @@ fn conventional_ports_inside_a_private_network() {
         Command::new(ip).args(["link", "set", "lo", "up"]),
         "ip link set lo up",
     );
+    // The scanner lives in the build directory, which a private /tmp hides when the checkout
+    // is below /tmp (a CI clone): a copy in /dev/shm, which we do not cover, is scanned with.
+    let bin = assert_cmd::cargo::cargo_bin("posture");
+    let keep = BinCopy(std::path::PathBuf::from(format!(
+        "/dev/shm/posture-test-{}",
+        std::process::id()
+    )));
+    std::fs::copy(&bin, &keep.0).unwrap();
+    std::env::set_var(crate::support::BIN_ENV, &keep.0);
     // A /tmp and /run of our own: X lock files and sockets, rpcbind's lock and socket.
     for mount_point in ["/tmp", "/run"] {
         run_ok(

@@ -9,6 +9,7 @@ mod exit_codes;
 mod http_checks;
 mod interrupt;
 mod real_databases;
+mod real_dns_more;
 mod real_dns_servers;
 mod real_remote_services;
 mod real_resolvers;

@@ -95,7 +95,8 @@ pub struct SpfFacts {
     pub record: String,
     pub terms: Vec<SpfTerm>,
     /// The qualified `all` in effect: `-all`, `~all`, `+all`, `?all`; inherited through
-    /// `redirect`; `?all` when neither exists (RFC 7208 §4.7: the default result is neutral).
+    /// `redirect`; `?all` when neither exists (RFC 7208 §4.7: the default result is neutral);
+    /// empty when a `redirect` target has no usable SPF record (RFC 7208 §6.1: permerror).
     pub all: String,
     /// `all` is `+all` or `?all`: any host may send as the domain.
     pub permissive: bool,
@@ -154,7 +155,10 @@ pub struct DmarcFacts {
     /// `r` or `s` (default `r`).
     pub adkim: String,
     pub aspf: String,
-    /// p=none, or pct < 100, or sp=none.
+    /// The policy applied to this domain does not enforce: `pct` < 100, or `none` as the
+    /// policy in effect (`p`; for a subdomain using its organisational domain's record, `sp`
+    /// if present else `p`), or `sp=none` in a record published at the organisational domain
+    /// (RFC 7489 §6.3: `sp` is ignored in records below it).
     pub weak: bool,
     pub reports: Vec<DmarcReportAuth>,
     /// An external report destination has not authorised the domain.

@@ -572,6 +572,34 @@ mod tests {
         );
     }
 
+    /// CAA restricts ordinary certificates only through `issue` (RFC 8659 §4.1): a set with
+    /// only `issuewild` or `iodef` leaves every CA free, and says so.
+    #[test]
+    fn caa_without_issue_is_no_restriction() {
+        let rs = builtin();
+        let loc = Location::synthetic(Subject::Dns, "example.com", "example.com");
+        let message = |issue: Vec<String>, present: bool| -> Option<String> {
+            let mut s = crate::fact::dns::sample();
+            s.dns.caa.checked = true;
+            s.dns.caa.present = present;
+            s.dns.caa.found_at = "example.com".into();
+            s.dns.caa.issue = issue;
+            s.dns.caa.issuewild = vec![";".into()];
+            crate::rule::evaluate(&rs, &SubjectFacts::Dns(Box::new(s)), &loc)
+                .into_iter()
+                .find(|f| f.rule_id == "dns.caa.missing")
+                .map(|f| f.message)
+        };
+        assert_eq!(message(vec!["letsencrypt.org".into()], true), None);
+        let m = message(Vec::new(), true).unwrap();
+        assert!(
+            m.starts_with("example.com has CAA records (at example.com) but no `issue` property"),
+            "{m}"
+        );
+        let m = message(Vec::new(), false).unwrap();
+        assert!(m.starts_with("example.com has no CAA record"), "{m}");
+    }
+
     /// DNSSEC messages: an expired signature reads "expired N days ago", not "expires in -N
     /// days"; a nameserver serving an unsigned copy of a signed zone is named.
     #[test]

@@ -11,9 +11,16 @@ use serde_json::Value;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 
+/// Overrides where [`posture`] finds the binary: set by a test that hides the build directory
+/// (a private /tmp inside `unshare --mount`, when the checkout lives below /tmp).
+pub const BIN_ENV: &str = "POSTURE_TEST_BIN";
+
 /// The `posture` binary with a clean environment for logging.
 pub fn posture() -> Command {
-    let mut c = Command::cargo_bin("posture").expect("binary built");
+    let mut c = match std::env::var_os(BIN_ENV) {
+        Some(bin) => Command::new(bin),
+        None => Command::cargo_bin("posture").expect("binary built"),
+    };
     c.env_remove("POSTURE_LOG");
     c.timeout(std::time::Duration::from_secs(120));
     c

@@ -152,8 +152,9 @@ pub fn organizational_domain(name: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DmarcRecord {
     /// Effective policy: `none`, `quarantine` or `reject` (RFC 7489 §6.6.3: a missing or bad
-    /// `p` with a valid `rua` acts as `none`).
+    /// `p`, or a bad `sp`, with a valid `rua` acts as `none`).
     pub p: String,
+    /// Empty when absent, or when a bad `p` or `sp` made the record act as `p=none`.
     pub sp: String,
     pub pct: i64,
     pub rua: Vec<String>,
@@ -185,6 +186,7 @@ pub fn parse_dmarc(record: &str) -> Result<DmarcRecord, String> {
         ..DmarcRecord::default()
     };
     let mut p_valid = false;
+    let mut sp_invalid = false;
     for (i, part) in record.split(';').enumerate().skip(1) {
         let part = part.trim_matches([' ', '\t']);
         if part.is_empty() {
@@ -208,6 +210,7 @@ pub fn parse_dmarc(record: &str) -> Result<DmarcRecord, String> {
                         r.sp = v;
                     }
                 } else {
+                    sp_invalid |= tag == "sp";
                     r.errors.push(format!(
                         "`{tag}={}` is not none, quarantine or reject",
                         clip(value)
@@ -252,13 +255,24 @@ pub fn parse_dmarc(record: &str) -> Result<DmarcRecord, String> {
             _ => {}
         }
     }
-    if !p_valid {
+    // RFC 7489 §6.6.3: a record without a valid `p`, or with an `sp` that is not valid, is
+    // read as `v=DMARC1; p=none` when it has a valid `rua`, and is no DMARC at all otherwise.
+    if !p_valid || sp_invalid {
+        let what = if p_valid {
+            "an invalid `sp` tag"
+        } else {
+            "no valid `p` tag"
+        };
         if r.rua.is_empty() {
-            return Err("no valid `p` tag and no `rua` to fall back on (RFC 7489 §6.6.3)".into());
+            return Err(format!(
+                "{what} and no `rua` to fall back on (RFC 7489 §6.6.3)"
+            ));
         }
-        r.errors
-            .push("no valid `p` tag: receivers act as if p=none (RFC 7489 §6.6.3)".into());
+        r.errors.push(format!(
+            "{what}: receivers act as if p=none (RFC 7489 §6.6.3)"
+        ));
         r.p = "none".into();
+        r.sp.clear();
     }
     Ok(r)
 }
@@ -294,9 +308,28 @@ pub fn is_external(policy_domain: &str, report_domain: &str) -> bool {
     organizational_domain(policy_domain) != organizational_domain(report_domain)
 }
 
+/// Whether the policy `r`, published at `_dmarc.<record_domain>`, leaves `domain` (that name
+/// itself, or a subdomain using its organisational domain's record) unprotected.
+///
+/// RFC 7489 §6.3: `sp` applies to the subdomains of the organisational domain and is ignored
+/// in records published below it, so `sp=none` is weak only in the organisational domain's own
+/// record. §6.6.3: a subdomain without a record gets its organisational domain's `sp`, or `p`
+/// when `sp` is absent.
+pub fn is_weak(r: &DmarcRecord, record_domain: &str, domain: &str) -> bool {
+    let at_org = organizational_domain(record_domain) == record_domain;
+    let effective = if domain != record_domain && !r.sp.is_empty() {
+        &r.sp
+    } else {
+        &r.p
+    };
+    r.pct < 100 || effective == "none" || (at_org && r.sp == "none")
+}
+
 /// Fill the record part of [`DmarcFacts`] (`checked`, authorisation and the name are set by the
-/// caller). `records` are the DMARC TXT strings found at `record_name`.
-pub fn facts_from_records(records: &[String]) -> DmarcFacts {
+/// caller). `records` are the DMARC TXT strings found at `_dmarc.<record_domain>`, judged for
+/// `domain` (the same name, or a subdomain falling back to its organisational domain; lowercase,
+/// no trailing dot).
+pub fn facts_from_records(records: &[String], record_domain: &str, domain: &str) -> DmarcFacts {
     let mut f = DmarcFacts {
         checked: true,
         ..DmarcFacts::default()
@@ -309,7 +342,7 @@ pub fn facts_from_records(records: &[String]) -> DmarcFacts {
             match parse_dmarc(one) {
                 Ok(r) => {
                     f.present = true;
-                    f.weak = r.p == "none" || r.pct < 100 || r.sp == "none";
+                    f.weak = is_weak(&r, record_domain, domain);
                     f.p = r.p;
                     f.sp = r.sp;
                     f.pct = r.pct;
@@ -390,7 +423,7 @@ mod tests {
 
     #[test]
     fn weak_policies() {
-        let f = |r: &str| facts_from_records(&[r.to_string()]);
+        let f = |r: &str| facts_from_records(&[r.to_string()], "example.com", "example.com");
         assert!(f("v=DMARC1; p=none").weak);
         assert!(f("v=DMARC1; p=reject; pct=99").weak);
         assert!(f("v=DMARC1; p=reject; sp=none").weak);
@@ -399,11 +432,59 @@ mod tests {
     }
 
     #[test]
+    fn sp_counts_only_at_the_organisational_domain() {
+        let weak =
+            |r: &str, at: &str, for_: &str| facts_from_records(&[r.to_string()], at, for_).weak;
+        // RFC 7489 §6.3: `sp` in a record below the organisational domain is ignored.
+        let sub = "mail.example.com";
+        assert!(!weak("v=DMARC1; p=reject; sp=none", sub, sub));
+        assert!(weak("v=DMARC1; p=none; sp=reject", sub, sub));
+        // A subdomain using the organisational domain's record gets `sp`, else `p`.
+        assert!(weak("v=DMARC1; p=reject; sp=none", "example.com", sub));
+        assert!(!weak("v=DMARC1; p=none; sp=reject", "example.com", sub));
+        assert!(!weak("v=DMARC1; p=reject", "example.com", sub));
+        assert!(weak("v=DMARC1; p=none", "example.com", sub));
+        assert!(weak("v=DMARC1; p=reject; pct=50", "example.com", sub));
+        // At the organisational domain, sp=none leaves its subdomains open.
+        assert!(weak(
+            "v=DMARC1; p=reject; sp=none",
+            "example.co.uk",
+            "example.co.uk"
+        ));
+    }
+
+    #[test]
+    fn bad_sp_falls_back_like_bad_p() {
+        // RFC 7489 §6.6.3: an invalid `sp` is read as p=none with a valid rua, else no DMARC.
+        assert!(parse_dmarc("v=DMARC1; p=reject; sp=bogus").is_err());
+        let r = parse_dmarc("v=DMARC1; p=reject; sp=bogus; rua=mailto:d@example.com").unwrap();
+        assert_eq!((r.p.as_str(), r.sp.as_str()), ("none", ""));
+        assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
+        assert!(r.errors[1].contains("invalid `sp`"), "{:?}", r.errors);
+        let f = facts_from_records(
+            &["v=DMARC1; p=reject; sp=bogus".into()],
+            "example.com",
+            "example.com",
+        );
+        assert!(!f.present && f.errors.len() == 1);
+        let f = facts_from_records(
+            &["v=DMARC1; p=reject; sp=bogus; rua=mailto:d@example.com".into()],
+            "example.com",
+            "example.com",
+        );
+        assert!(f.present && f.weak);
+    }
+
+    #[test]
     fn several_records_apply_none() {
-        let f = facts_from_records(&["v=DMARC1; p=reject".into(), "v=DMARC1; p=none".into()]);
+        let f = facts_from_records(
+            &["v=DMARC1; p=reject".into(), "v=DMARC1; p=none".into()],
+            "example.com",
+            "example.com",
+        );
         assert!(!f.present && f.checked);
         assert_eq!(f.errors.len(), 1);
-        let f = facts_from_records(&["unrelated".into()]);
+        let f = facts_from_records(&["unrelated".into()], "example.com", "example.com");
         assert!(!f.present && f.errors.is_empty());
     }
 

@@ -450,9 +450,11 @@ async fn probe_dmarc(
 ) -> Result<(DmarcFacts, Vec<String>), String> {
     let org = dmarc::organizational_domain(domain);
     let mut record_domain = domain.to_string();
-    let mut f = dmarc::facts_from_records(&txt_at(client, &format!("_dmarc.{domain}")).await?);
+    let txts = txt_at(client, &format!("_dmarc.{domain}")).await?;
+    let mut f = dmarc::facts_from_records(&txts, domain, domain);
     if !f.present && f.record.is_empty() && org != domain {
-        f = dmarc::facts_from_records(&txt_at(client, &format!("_dmarc.{org}")).await?);
+        let txts = txt_at(client, &format!("_dmarc.{org}")).await?;
+        f = dmarc::facts_from_records(&txts, &org, domain);
         f.org_domain_used = f.present;
         record_domain = org.clone();
     }

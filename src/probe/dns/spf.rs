@@ -8,7 +8,7 @@
 //! term is counted as if evaluation reached it, which is the worst case a receiver can hit.
 
 use crate::fact::dns::{SpfFacts, SpfTerm};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -337,27 +337,57 @@ pub struct SpfCount {
     pub lookups: i64,
     pub void_lookups: i64,
     pub ptr: bool,
-    /// The qualified `all` inherited through `redirect` when the top record has none.
+    /// The qualified `all` that ends evaluation: the top record's, else the one reached through
+    /// `redirect`, else `?all` when the record at the end of the redirect chain has neither
+    /// (RFC 7208 §4.7). `None` when a `redirect` could not be followed: its target has no single
+    /// SPF record, does not exist or loops (RFC 7208 §6.1: permerror, not the neutral
+    /// default), or its lookup failed or was not made (macros, the fetch bound).
     pub effective_all: Option<String>,
     pub errors: Vec<String>,
+    /// Names whose SPF record was read, each once, in the order first read.
     pub included: Vec<String>,
     /// A lookup failed (timeout/SERVFAIL): the count may be low.
     pub incomplete: Vec<String>,
 }
 
+/// One record to walk: where it is published, the record, the names of the records that led to
+/// it (itself last), and whether it is on the top record's redirect chain.
+struct Pending {
+    owner: String,
+    record: SpfRecord,
+    chain: Vec<String>,
+    on_redirect_chain: bool,
+}
+
 /// Count lookups for the policy `top` published at `domain`, following include and redirect.
+///
+/// A loop is a target already among the records that led to the term (RFC 7208 §5.2 evaluates
+/// each `include` on its own, so one policy reached twice through different includes is no
+/// loop, and is counted, and fetched, each time). The fetch bound ends the walk either way.
 pub async fn count_lookups<S: SpfSource>(domain: &str, top: &SpfRecord, source: &S) -> SpfCount {
     let mut c = SpfCount::default();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    seen.insert(domain.to_ascii_lowercase());
-    // Work list of (record owner, record, reached through redirect from the top chain).
-    let mut queue: VecDeque<(String, SpfRecord, bool)> = VecDeque::new();
-    queue.push_back((domain.to_ascii_lowercase(), top.clone(), true));
+    let domain = domain.to_ascii_lowercase();
+    let mut queue: VecDeque<Pending> = VecDeque::new();
+    queue.push_back(Pending {
+        owner: domain.clone(),
+        record: top.clone(),
+        chain: vec![domain],
+        on_redirect_chain: true,
+    });
     let mut fetches = 0usize;
-    while let Some((owner, rec, on_redirect_chain)) = queue.pop_front() {
+    while let Some(Pending {
+        owner,
+        record: rec,
+        chain,
+        on_redirect_chain,
+    }) = queue.pop_front()
+    {
         let has_all = rec.all().is_some();
-        if on_redirect_chain && c.effective_all.is_none() {
-            c.effective_all = rec.all();
+        if on_redirect_chain {
+            // RFC 7208 §4.7: a record with neither `all` nor `redirect` ends in neutral.
+            c.effective_all = rec
+                .all()
+                .or_else(|| rec.redirect().is_none().then(|| "?all".to_string()));
         }
         for t in &rec.terms {
             let counts = match (t.modifier, t.kind.as_str()) {
@@ -384,7 +414,7 @@ pub async fn count_lookups<S: SpfSource>(domain: &str, top: &SpfRecord, source: 
             }
             match t.kind.as_str() {
                 "include" | "redirect" => {
-                    if !seen.insert(target.clone()) {
+                    if chain.contains(&target) {
                         c.errors
                             .push(format!("{owner}: {} loop via `{target}`", t.kind));
                         continue;
@@ -393,25 +423,33 @@ pub async fn count_lookups<S: SpfSource>(domain: &str, top: &SpfRecord, source: 
                         continue;
                     }
                     fetches += 1;
-                    c.included.push(target.clone());
+                    if !c.included.contains(&target) {
+                        c.included.push(target.clone());
+                    }
                     match source.txt(&target).await {
                         Lookup::Found(txts) => {
                             let spf: Vec<&String> = txts.iter().filter(|t| is_spf(t)).collect();
                             match spf.as_slice() {
-                                [] => {
-                                    c.errors.push(format!(
-                                        "{owner}: {} target `{target}` has no SPF record",
-                                        t.kind
-                                    ));
-                                    c.void_lookups += 1;
-                                }
+                                // RFC 7208 §5.2/§6.1: permerror. Not a void lookup: the name
+                                // has TXT records (§4.6.4 counts only empty answers).
+                                [] => c.errors.push(format!(
+                                    "{owner}: {} target `{target}` has no SPF record",
+                                    t.kind
+                                )),
                                 [one] => {
                                     let r = parse_spf(one);
                                     for e in &r.errors {
                                         c.errors.push(format!("{target}: {e}"));
                                     }
-                                    let redirect = t.kind == "redirect" && on_redirect_chain;
-                                    queue.push_back((target, r, redirect));
+                                    let mut chain = chain.clone();
+                                    chain.push(target.clone());
+                                    queue.push_back(Pending {
+                                        owner: target,
+                                        record: r,
+                                        chain,
+                                        on_redirect_chain: t.kind == "redirect"
+                                            && on_redirect_chain,
+                                    });
                                 }
                                 _ => c.errors.push(format!(
                                     "{owner}: {} target `{target}` has several SPF records",
@@ -477,7 +515,9 @@ pub async fn evaluate<S: SpfSource>(
     f.lookups = count.lookups;
     f.void_lookups = count.void_lookups;
     f.ptr = count.ptr;
-    f.all = count.effective_all.clone().unwrap_or_else(|| "?all".into());
+    // Empty when a redirect failed: the result is permerror (RFC 7208 §6.1), which neither
+    // passes nor leaves any host unjudged, so it is not permissive; `invalid` reports it.
+    f.all = count.effective_all.clone().unwrap_or_default();
     f.permissive = f.all == "+all" || f.all == "?all";
     f.too_many_lookups = f.lookups > SPF_MAX_LOOKUPS || f.void_lookups > SPF_MAX_VOID_LOOKUPS;
     if f.ptr {
@@ -719,6 +759,90 @@ mod tests {
         let f = run("n.example", &src).0;
         assert!(f.invalid);
         assert_eq!(f.void_lookups, 1);
+    }
+
+    #[test]
+    fn policy_reached_twice_is_no_loop_but_counts_twice() {
+        // RFC 7208 §5.2: each include is evaluated on its own; only a cycle is a loop.
+        let src = MapSource::default()
+            .with(
+                "diamond.example",
+                "v=spf1 include:d1.example include:d2.example -all",
+            )
+            .with("d1.example", "v=spf1 include:d3.example -all")
+            .with("d2.example", "v=spf1 include:d3.example -all")
+            .with("d3.example", "v=spf1 ip4:192.0.2.1 -all");
+        let f = run("diamond.example", &src).0;
+        assert!(!f.invalid && f.errors.is_empty(), "{:?}", f.errors);
+        assert_eq!(f.lookups, 4);
+        assert_eq!(f.included, ["d1.example", "d2.example", "d3.example"]);
+        // A cycle below the diamond is still a loop.
+        let src = MapSource::default()
+            .with(
+                "diamond.example",
+                "v=spf1 include:d1.example include:d2.example -all",
+            )
+            .with("d1.example", "v=spf1 include:d3.example -all")
+            .with("d2.example", "v=spf1 -all")
+            .with("d3.example", "v=spf1 include:d1.example -all");
+        let f = run("diamond.example", &src).0;
+        assert!(f.invalid);
+        assert_eq!(f.errors, ["d3.example: include loop via `d1.example`"]);
+    }
+
+    #[test]
+    fn failed_redirect_is_permerror_not_neutral() {
+        // RFC 7208 §6.1: a redirect target without one SPF record is permerror; the §4.7
+        // neutral default is for records with neither `all` nor `redirect`.
+        let mut src = MapSource::default()
+            .with("r.example", "v=spf1 redirect=nospf.example")
+            .with("nospf.example", "hello world")
+            .with("rs.example", "v=spf1 redirect=several.example")
+            .with("rx.example", "v=spf1 redirect=gone.example")
+            .with("rt.example", "v=spf1 redirect=slow.example")
+            .with("rl.example", "v=spf1 redirect=rl2.example")
+            .with("rl2.example", "v=spf1 redirect=rl.example");
+        src.txt.insert(
+            "several.example".into(),
+            vec!["v=spf1 -all".into(), "v=spf1 +all".into()],
+        );
+        src.failing.push("slow.example".into());
+        for d in ["r.example", "rs.example", "rx.example", "rl.example"] {
+            let f = run(d, &src).0;
+            assert_eq!(
+                (f.all.as_str(), f.permissive, f.invalid),
+                ("", false, true),
+                "{d}"
+            );
+        }
+        let (f, inc) = run("rt.example", &src);
+        assert_eq!(
+            (f.all.as_str(), f.permissive, f.invalid),
+            ("", false, false)
+        );
+        assert_eq!(inc.len(), 1);
+        // The end of a working chain without `all` is still neutral.
+        let src = MapSource::default()
+            .with("a.example", "v=spf1 redirect=b.example")
+            .with("b.example", "v=spf1 ip4:192.0.2.1");
+        let f = run("a.example", &src).0;
+        assert_eq!((f.all.as_str(), f.permissive), ("?all", true));
+    }
+
+    #[test]
+    fn target_with_txt_but_no_spf_is_not_a_void_lookup() {
+        // RFC 7208 §4.6.4: void means NXDOMAIN or no answer records; this name has a TXT.
+        let src = MapSource::default()
+            .with(
+                "v.example",
+                "v=spf1 a:gone1.example a:gone2.example include:nospf.example -all",
+            )
+            .with("nospf.example", "hello world");
+        let f = run("v.example", &src).0;
+        assert_eq!(
+            (f.void_lookups, f.too_many_lookups, f.invalid),
+            (2, false, true)
+        );
     }
 
     #[test]
