@@ -1273,7 +1273,7 @@ fn run_diff_command(args: &DiffArgs) -> u8 {
 fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8 {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (name, reason) in &prepared.unresolved {
-        if writeln!(out, "# {name}: not resolved: {reason}").is_err() {
+        if writeln!(out, "# {name}: {reason}").is_err() {
             return exit::OK;
         }
     }
@@ -1317,7 +1317,7 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
         if prepared.unresolved.is_empty() {
             String::new()
         } else {
-            format!(", {} names not resolved", prepared.unresolved.len())
+            format!(", {} names not fully resolved", prepared.unresolved.len())
         }
     );
     exit::OK

@@ -226,7 +226,8 @@ pub fn fingerprint(rule_id: &str, host: &str, port: Option<u16>, item_key: Optio
     hex::encode(h.finalize())
 }
 
-/// Deterministic report order: severity (worst first), then rule id, endpoint, item key.
+/// Deterministic report order: severity (worst first), then rule id, endpoint, item key, and
+/// address (the addresses of one name).
 pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
@@ -236,6 +237,7 @@ pub fn sort_findings(findings: &mut [Finding]) {
             .then_with(|| a.port.cmp(&b.port))
             .then_with(|| a.endpoint.cmp(&b.endpoint))
             .then_with(|| a.item_key.cmp(&b.item_key))
+            .then_with(|| a.ip.cmp(&b.ip))
     });
 }
 

@@ -11,6 +11,8 @@ mod interrupt;
 mod real_databases;
 mod real_dns_more;
 mod real_dns_servers;
+mod real_infra_services;
+mod real_ipv6;
 mod real_remote_services;
 mod real_resolvers;
 mod real_servers;

@@ -9,7 +9,7 @@ use crate::engine::limits::Limits;
 use crate::engine::shard::Shard;
 use crate::rule::RuleSet;
 use crate::target::expand::{count_hosts, AddrBlock, Excludes};
-use crate::target::resolve::{build_resolver, resolve_all};
+use crate::target::resolve::{build_resolver, resolve_all, Resolved};
 use crate::target::{display_host_port, Host, Origin, TargetSpec};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -140,7 +140,8 @@ impl AddrList {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub groups: Vec<WorkGroup>,
-    /// (name as given, reason) for names that did not resolve.
+    /// (name as given, reason) for names that did not resolve, or whose addresses were cut to
+    /// `ips_per_name` (stage `resolve` of the incomplete list).
     pub unresolved: Vec<(String, String)>,
     /// Addresses that will be scanned (exclusions subtracted).
     pub hosts: u64,
@@ -323,7 +324,22 @@ pub async fn prepare(plan: &ScanPlan) -> Result<Prepared, PlanError> {
             Host::Ip(ip) => (None, AddrList::Block(AddrBlock::single(*ip))),
             Host::Cidr(net) => (None, AddrList::Block(AddrBlock::of_net(*net))),
             Host::Name(n) => match resolved.next() {
-                Some(Ok(ips)) => {
+                Some(Ok(Resolved { ips, total })) => {
+                    if total > ips.len() {
+                        // The cap is a safety limit, not a verdict: say what was left out.
+                        let shown = match t.port {
+                            Some(p) => display_host_port(n, p),
+                            None => n.clone(),
+                        };
+                        unresolved.push((
+                            shown,
+                            format!(
+                                "the name has {total} addresses; {} scanned \
+                                 (limits.ips_per_name)",
+                                ips.len()
+                            ),
+                        ));
+                    }
                     let kept: Vec<IpAddr> = ips
                         .into_iter()
                         .filter(|ip| !plan.excludes.contains(*ip))

@@ -483,8 +483,12 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Keeps the first finding of each fingerprint (overlapping targets scan an endpoint twice).
+/// Keeps the first finding of each fingerprint and address (overlapping targets scan an
+/// endpoint twice). The fingerprint names the host as the user gave it, so a name's addresses
+/// share one; each address is still its own observation (a dual-stack name whose IPv6 server
+/// lacks the headers its IPv4 server sends), and dropping all but whichever finished first
+/// lost findings and made reports differ from run to run.
 fn dedup_findings(findings: &mut Vec<Finding>) {
     let mut seen = HashSet::new();
-    findings.retain(|f| seen.insert(f.fingerprint.clone()));
+    findings.retain(|f| seen.insert((f.fingerprint.clone(), f.ip.clone())));
 }

@@ -440,6 +440,8 @@ pub enum Nudge {
     Sip,
     /// X11 connection setup, little-endian, protocol 11.0, no authorisation.
     X11,
+    /// ZooKeeper's `srvr` four-letter word: version and mode, read-only, whitelisted by default.
+    ZooKeeper,
 }
 
 impl Nudge {
@@ -450,14 +452,21 @@ impl Nudge {
 
     /// The next questions, in order, for a service on a port we cannot name that closed on
     /// the first (`GET /`) without a word: two bare newlines (memcached answers `ERROR`; a
-    /// PostgreSQL drops them at once as an absurd length), the PostgreSQL startup packet, an
-    /// MQTT CONNECT. MySQL/MariaDB speak first; Redis and HTTP servers answer `GET`. None on
+    /// PostgreSQL drops them at once as an absurd length), ZooKeeper's `srvr`, the PostgreSQL
+    /// startup packet, an MQTT CONNECT. MySQL/MariaDB speak first; Redis and HTTP servers answer `GET`. None on
     /// ports whose service we know.
     pub fn after_silent_close(port: u16) -> &'static [Nudge] {
         if Nudge::for_named_port(port).is_some() {
             return &[];
         }
-        &[Nudge::GenericLines, Nudge::Postgres, Nudge::Mqtt]
+        // srvr before the PostgreSQL packet: ZooKeeper reads that packet's length (8) and
+        // waits for the rest, while PostgreSQL drops `srvr` at once as an absurd length.
+        &[
+            Nudge::GenericLines,
+            Nudge::ZooKeeper,
+            Nudge::Postgres,
+            Nudge::Mqtt,
+        ]
     }
 
     /// The questions, asked together, for a service on a port we cannot name that said
@@ -491,6 +500,7 @@ impl Nudge {
             Some("rtsp") => Nudge::Rtsp,
             Some("sip") => Nudge::Sip,
             Some("x11") => Nudge::X11,
+            Some("zookeeper") => Nudge::ZooKeeper,
             Some(
                 "ssh" | "smtp" | "ftp" | "pop3" | "imap" | "mysql" | "vnc" | "telnet" | "rsync",
             ) => Nudge::Listen,
@@ -533,6 +543,7 @@ impl Nudge {
             Nudge::Rtsp => Cow::Borrowed(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"),
             Nudge::Sip => Cow::Borrowed(SIP_OPTIONS),
             Nudge::X11 => Cow::Borrowed(&[b'l', 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Nudge::ZooKeeper => Cow::Borrowed(b"srvr"),
         }
     }
 }
@@ -952,25 +963,25 @@ mod tests {
     #[tokio::test]
     async fn silent_close_on_an_unnamed_port_is_asked_the_postgresql_way() {
         use std::sync::atomic::Ordering;
-        let (addr, count) = postgres_like(3, true).await;
+        let (addr, count) = postgres_like(5, true).await;
         let out = probe_banner(addr, 40000, &test_limits()).await;
         assert!(out.bytes.starts_with(b"E\0\0\0"), "{out:?}");
         assert!(out.nudged && out.error.is_none(), "{out:?}");
         let (name, source) = super::super::service::guess_service(40000, &out.bytes);
         assert_eq!((name.as_str(), source), ("postgresql", "probe"));
-        // GET, then the newlines (dropped as an absurd length), then the startup packet.
-        assert_eq!(count.load(Ordering::SeqCst), 3);
+        // GET, the newlines and `srvr` (dropped as absurd lengths), then the startup packet.
+        assert_eq!(count.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
-    async fn a_service_that_drops_every_question_costs_four_connections() {
+    async fn a_service_that_drops_every_question_costs_five_connections() {
         use std::sync::atomic::Ordering;
-        let (addr, count) = postgres_like(6, false).await;
+        let (addr, count) = postgres_like(7, false).await;
         let out = probe_banner(addr, 40000, &test_limits()).await;
         assert!(out.bytes.is_empty() && out.nudged, "{out:?}");
         assert_eq!(out.error.as_deref(), Some(ERR_CLOSED));
-        // GET, newlines, PostgreSQL startup, MQTT CONNECT: then it is given up.
-        assert_eq!(count.load(Ordering::SeqCst), 4);
+        // GET, newlines, srvr, PostgreSQL startup, MQTT CONNECT: then it is given up.
+        assert_eq!(count.load(Ordering::SeqCst), 5);
     }
 
     /// xrdp on a high port: silent to `GET /` (it waits for a whole TPKT), answers the RDP

@@ -96,6 +96,7 @@ pub const SERVICE_VOCABULARY: &[&str] = &[
     "winrm",
     "winrm-https",
     "x11",
+    "zookeeper",
 ];
 
 /// Services that are TLS from the first byte: a TLS answer on their port confirms them.
@@ -138,6 +139,8 @@ pub fn port_service(port: u16) -> Option<&'static str> {
         5986 => Some("winrm-https"),
         11211 => Some("memcached"),
         2379 => Some("etcd"),
+        // nmap says `eforward`; ZooKeeper's client port is what listens there today.
+        2181 => Some("zookeeper"),
         _ => None,
     };
     by_port.or_else(|| port_service_name(port).map(canonical_service))
@@ -267,6 +270,16 @@ fn identify(port: u16, bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     if head.starts_with(b"+OK") {
         return Some(("pop3", SOURCE_BANNER));
     }
+    // ZooKeeper's answer to the `srvr` four-letter word, or its refusal when `srvr` is not
+    // whitelisted (3.5+).
+    if head.starts_with(b"Zookeeper version: ")
+        || contains(
+            head,
+            b" is not executed because it is not in the whitelist.",
+        )
+    {
+        return Some(("zookeeper", SOURCE_PROBE));
+    }
     if let Some(found) = redis_reply(port, head) {
         return Some(found);
     }
@@ -302,6 +315,17 @@ fn http_flavour(head: &[u8]) -> &'static str {
         "docker"
     } else if contains(head, b"\"couchdb\"") {
         "couchdb"
+    } else if contains(head, b"{\"etcdserver\":\"")
+        || (contains_ci(
+            head,
+            b"\naccess-control-allow-headers: accept, content-type, authorization",
+        ) && contains_ci(
+            head,
+            b"\naccess-control-allow-methods: POST, GET, OPTIONS, PUT, DELETE",
+        ))
+    {
+        // etcd's API answers `GET /` with a 404 carrying its own CORS headers (etcd 3.4/3.5).
+        "etcd"
     } else if contains(head, b"plain HTTP request was sent to HTTPS port")
         || contains(head, b"speaking plain HTTP to an SSL-enabled server")
         || contains(head, b"Client sent an HTTP request to an HTTPS server")
@@ -325,6 +349,8 @@ fn redis_reply(port: u16, head: &[u8]) -> Option<(&'static str, &'static str)> {
         b"-MISCONF",
         b"-BUSY",
         b"-MASTERDOWN",
+        // Redis 6+ ACLs: the user may not run the command.
+        b"-NOPERM",
     ];
     if REDIS_ONLY.iter().any(|p| head.starts_with(p)) {
         return Some(("redis", SOURCE_PROBE));
@@ -752,6 +778,35 @@ mod tests {
             b"@RSYNCD: 31.0 sha512 sha256 sha1 md5 md4\n",
             "rsync",
             "banner",
+        );
+    }
+
+    #[test]
+    fn etcd_zookeeper_and_redis_acl_answers() {
+        // etcd 3.4.23's answer to `GET / HTTP/1.0`.
+        let etcd = b"HTTP/1.0 404 Not Found\r\nAccess-Control-Allow-Headers: accept, content-type, authorization\r\nAccess-Control-Allow-Methods: POST, GET, OPTIONS, PUT, DELETE\r\nAccess-Control-Allow-Origin: *\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\r\n404 page not found\n";
+        assert_guess(2379, etcd, "etcd", "probe");
+        assert_guess(12379, etcd, "etcd", "probe");
+        assert_guess(
+            8080,
+            b"HTTP/1.1 200 OK\r\n\r\n{\"etcdserver\":\"3.5.9\",\"etcdcluster\":\"3.5.0\"}",
+            "etcd",
+            "probe",
+        );
+        // ZooKeeper 3.8's `srvr` answer, and its refusal when the word is not whitelisted.
+        assert_guess(2181, b"Zookeeper version: 3.8.0-debian, built on 2023-01-01\nLatency min/avg/max: 0/0.0/0\nMode: standalone\n", "zookeeper", "probe");
+        assert_guess(
+            12181,
+            b"srvr is not executed because it is not in the whitelist.\n",
+            "zookeeper",
+            "probe",
+        );
+        assert_guess(2181, b"", "zookeeper", "port");
+        assert_guess(
+            6379,
+            b"-NOPERM this user has no permissions to run the 'ping' command\r\n",
+            "redis",
+            "probe",
         );
     }
 

@@ -250,7 +250,7 @@ fn combine(parsed: &[(Shard, ShardFile)], notes: &mut Vec<IncompleteEndpoint>) -
     out.findings = outcomes
         .iter()
         .flat_map(|o| o.findings.iter())
-        .filter(|f| seen.insert(f.fingerprint.clone()))
+        .filter(|f| seen.insert((f.fingerprint.clone(), f.ip.clone())))
         .cloned()
         .collect();
     sort_findings(&mut out.findings);

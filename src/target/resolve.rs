@@ -61,12 +61,22 @@ pub fn build_resolver(
         .map_err(|e| format!("cannot build the resolver: {e}"))
 }
 
-/// Resolves `name` to at most `max` addresses (A and AAAA), IPv4 first, deduplicated.
+/// A name's addresses: the ones kept (at most the cap) and how many the name has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub ips: Vec<IpAddr>,
+    /// Distinct addresses of the name; more than `ips.len()` when the cap cut some.
+    pub total: usize,
+}
+
+/// Resolves `name` to at most `max` addresses (A and AAAA), deduplicated, the two families
+/// interleaved from IPv4 (RFC 8305 §4 interleaves so that a cap never drops one family
+/// whole: a dual-stack host keeps its IPv6 face).
 pub async fn resolve_name(
     resolver: &TokioResolver,
     name: &str,
     max: usize,
-) -> Result<Vec<IpAddr>, String> {
+) -> Result<Resolved, String> {
     // A fully-qualified name: no search-domain guessing.
     let fqdn = format!("{name}.");
     match resolver.lookup_ip(fqdn.as_str()).await {
@@ -83,12 +93,12 @@ pub async fn resolve_name(
                     }
                 }
             }
-            v4.extend(v6);
-            v4.truncate(max);
-            if v4.is_empty() {
+            let total = v4.len() + v6.len();
+            let ips = interleave(v4, v6, max);
+            if ips.is_empty() {
                 Err("the name has no A or AAAA records".into())
             } else {
-                Ok(v4)
+                Ok(Resolved { ips, total })
             }
         }
         Err(e) if e.is_nx_domain() => Err("the name does not exist (NXDOMAIN)".into()),
@@ -97,14 +107,27 @@ pub async fn resolve_name(
     }
 }
 
+/// IPv4 and IPv6 addresses alternately, starting with IPv4, at most `max`.
+fn interleave(v4: Vec<IpAddr>, v6: Vec<IpAddr>, max: usize) -> Vec<IpAddr> {
+    let (mut a, mut b) = (v4.into_iter(), v6.into_iter());
+    let mut out = Vec::new();
+    while out.len() < max {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (x, y) => out.extend(x.into_iter().chain(y).take(max - out.len())),
+        }
+    }
+    out
+}
+
 /// Resolves many names with bounded parallelism; results in input order.
 pub async fn resolve_all(
     resolver: &TokioResolver,
     names: &[String],
     max_per_name: usize,
-) -> Vec<Result<Vec<IpAddr>, String>> {
+) -> Vec<Result<Resolved, String>> {
     use tokio::task::JoinSet;
-    let mut out: Vec<Option<Result<Vec<IpAddr>, String>>> = vec![None; names.len()];
+    let mut out: Vec<Option<Result<Resolved, String>>> = vec![None; names.len()];
     let mut set = JoinSet::new();
     let mut next = 0usize;
     while next < names.len() || !set.is_empty() {
@@ -125,4 +148,24 @@ pub async fn resolve_all(
     out.into_iter()
         .map(|r| r.unwrap_or_else(|| Err("lookup task failed".into())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn families_interleave_under_the_cap() {
+        use std::net::IpAddr;
+        let v4: Vec<IpAddr> = (1..=17)
+            .map(|i| format!("127.0.0.{i}").parse().unwrap())
+            .collect();
+        let v6: Vec<IpAddr> = vec!["::1".parse().unwrap()];
+        let got = super::interleave(v4.clone(), v6.clone(), 16);
+        assert_eq!(got.len(), 16);
+        assert_eq!(&got[..3], &[v4[0], v6[0], v4[1]]);
+        assert_eq!(
+            super::interleave(v4.clone(), Vec::new(), 3),
+            v4[..3].to_vec()
+        );
+        assert_eq!(super::interleave(Vec::new(), v6.clone(), 3), v6);
+    }
 }
