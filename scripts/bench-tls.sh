@@ -34,7 +34,9 @@ trap cleanup EXIT
 
 stop_servers() {
     if ((${#SERVER_PIDS[@]})); then
-        kill "${SERVER_PIDS[@]}" 2>/dev/null || true
+        # Each server is a process group (setsid): the sleep feeding it and s_server itself.
+        local pid
+        for pid in "${SERVER_PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
         wait "${SERVER_PIDS[@]}" 2>/dev/null || true
     fi
     SERVER_PIDS=()
@@ -70,9 +72,11 @@ start_servers() {
     for i in $(seq "$n"); do
         p=$((20000 + i))
         # stdin must stay open or s_server quits: feed it a sleep.
-        (sleep 100000 | exec openssl s_server -accept "127.0.0.1:$p" -naccept 1000000 -quiet \
-            -cert "$WORK/leaf.pem" -key "$WORK/leaf.key" -cert_chain "$WORK/ca.pem" \
-            >/dev/null 2>&1) &
+        # In a process group of its own, so that stopping it stops both (killing a subshell
+        # left the pipeline running, holding the caller's stdout open).
+        setsid bash -c 'sleep 100000 | exec openssl s_server -accept "127.0.0.1:$1" \
+            -naccept 1000000 -quiet -cert "$2/leaf.pem" -key "$2/leaf.key" \
+            -cert_chain "$2/ca.pem"' _ "$p" "$WORK" >/dev/null 2>&1 </dev/null &
         SERVER_PIDS+=($!)
         PORTS+=("$p")
     done
