@@ -1308,9 +1308,11 @@ fn list_targets(plan: &ScanPlan, prepared: &crate::engine::plan::Prepared) -> u8
     }
     let _ = out.flush();
     drop(out);
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     eprintln!(
-        "{listed} endpoints on {} hosts{}{}",
-        prepared.hosts,
+        "{} on {}{}{}",
+        plural(listed, "endpoint", "endpoints"),
+        plural(prepared.hosts, "host", "hosts"),
         plan.shard
             .map(|s| format!(" (shard {s})"))
             .unwrap_or_default(),

@@ -103,9 +103,14 @@ impl Excludes {
     /// Parses one `ADDR` or `CIDR` (any prefix length: excluding a large IPv6 range is fine).
     pub fn add(&mut self, item: &str) -> Result<(), TargetError> {
         let item = item.trim();
-        let net: IpNet = match item.parse::<IpNet>() {
+        // `[::1]`, as IPv6 addresses are written in targets, is accepted too.
+        let bare = item
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(item);
+        let net: IpNet = match bare.parse::<IpNet>() {
             Ok(n) => n.trunc(),
-            Err(_) => match item.parse::<IpAddr>() {
+            Err(_) => match bare.parse::<IpAddr>() {
                 Ok(ip) => IpNet::from(ip),
                 Err(_) => {
                     return Err(TargetError {
@@ -240,5 +245,9 @@ mod tests {
         assert_eq!(count_hosts([&b], &ex), 256);
         assert!(ex.add("10.0.0.0/40").is_err());
         assert!(ex.add("example.com").is_err());
+        // Bracketed, as IPv6 targets are written.
+        ex.add("[2001:db8::5]").unwrap();
+        assert!(ex.contains("2001:db8::5".parse().unwrap()));
+        assert!(ex.add("[10.0.0.1").is_err());
     }
 }
