@@ -22,9 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Set in the environment of the copy of this test binary that runs inside `unshare --net`.
-const NETNS_ENV: &str = "POSTURE_REAL_DATABASES_NETNS";
-
 /// A server process, stopped on drop: first the server's own clean shutdown signal (so
 /// PostgreSQL releases its shared memory and both remove their pid files), then SIGKILL.
 struct Server {
@@ -426,61 +423,15 @@ fn postgresql_on_a_high_port_is_identified_by_its_answer() {
 /// `unshare --net`, where 5432 and 3306 are free whatever runs on the host.
 #[test]
 fn databases_on_their_conventional_ports_are_identified_and_flagged() {
-    let unshare = binary(&["/usr/bin/unshare", "/bin/unshare"], "util-linux");
-    let mut child = Command::new(unshare)
-        .args(["--net", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "real_databases::conventional_ports_inside_a_private_network",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare");
-    // Bounded: the inner test's own waits are bounded; this only guards against a hang.
-    let until = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= until {
-            let _ = child.kill();
-            panic!("the test inside `unshare --net` did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    eprintln!("{stderr}");
-    assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "inside `unshare --net` ({}):\n{stdout}\n{stderr}",
-        out.status
+    crate::support::netns::in_private_network(
+        "real_databases::databases_on_their_conventional_ports_are_identified_and_flagged",
+        &["--net"],
+        conventional_ports_inside_a_private_network,
     );
 }
 
-/// Run only by [`databases_on_their_conventional_ports_are_identified_and_flagged`].
-#[test]
-#[ignore = "runs inside `unshare --net`, started by databases_on_their_conventional_ports_are_identified_and_flagged"]
+/// The body of [`databases_on_their_conventional_ports_are_identified_and_flagged`], run inside the private network.
 fn conventional_ports_inside_a_private_network() {
-    if std::env::var_os(NETNS_ENV).is_none() {
-        eprintln!("skipped: only meaningful inside the private network namespace");
-        return;
-    }
-    let ip = binary(
-        &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
-        "iproute2",
-    );
-    run_ok(
-        Command::new(ip).args(["link", "set", "lo", "up"]),
-        "ip link set lo up",
-    );
     let dir = tempfile::tempdir().unwrap();
     let _postgres = start_postgres(dir.path(), 5432);
     let _mariadb = start_mariadb(dir.path(), 3306);

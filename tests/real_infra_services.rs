@@ -24,9 +24,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Set in the environment of the copy of this test binary that runs inside `unshare --net`.
-const NETNS_ENV: &str = "POSTURE_REAL_INFRA_NETNS";
-
 const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const LOCAL2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const LOCAL3: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
@@ -379,59 +376,6 @@ fn assert_risky(
     );
 }
 
-/// Runs the `#[ignore]`d test `inner` of this module in a copy of this test binary inside
-/// `unshare --net`, where the conventional ports are free and nothing else listens.
-fn in_private_network(inner: &str) {
-    let unshare = binary(&["/usr/bin/unshare", "/bin/unshare"], "util-linux");
-    let mut child = Command::new(unshare)
-        .args(["--net", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .arg(format!("real_infra_services::{inner}"))
-        .args(["--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(NETNS_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare");
-    // Bounded: the inner test's own waits are bounded; this only guards against a hang.
-    let until = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= until {
-            let _ = child.kill();
-            panic!("{inner} inside `unshare --net` did not finish within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    eprintln!("{stderr}");
-    assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "{inner} inside `unshare --net` ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-}
-
-/// True inside the private network namespace (with loopback brought up); false, with a note,
-/// when an `#[ignore]`d inner test is run directly.
-fn inside_private_network() -> bool {
-    if std::env::var_os(NETNS_ENV).is_none() {
-        eprintln!("skipped: only meaningful inside the private network namespace");
-        return false;
-    }
-    let ip = binary(
-        &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
-        "iproute2",
-    );
-    let out = Command::new(ip)
-        .args(["link", "set", "lo", "up"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ip link set lo up: {out:?}");
-    true
-}
-
 // ---------------------------------------------------------------- etcd
 
 /// What etcd's client port answers to posture's `GET / HTTP/1.0`: a Go 404 with etcd's own
@@ -486,16 +430,15 @@ fn etcd_on_a_high_port_is_named_etcd_and_flagged() {
 /// etcd, named by its answer, and the web-site checks do not apply to it.
 #[test]
 fn etcd_on_its_port_is_named_etcd_and_flagged() {
-    in_private_network("etcd_on_2379_inside_a_private_network");
+    crate::support::netns::in_private_network(
+        "real_infra_services::etcd_on_its_port_is_named_etcd_and_flagged",
+        &["--net"],
+        etcd_on_2379_inside_a_private_network,
+    );
 }
 
-/// Run only by [`etcd_on_its_port_is_named_etcd_and_flagged`].
-#[test]
-#[ignore = "runs inside `unshare --net`, started by etcd_on_its_port_is_named_etcd_and_flagged"]
+/// The body of [`etcd_on_its_port_is_named_etcd_and_flagged`], run inside the private network.
 fn etcd_on_2379_inside_a_private_network() {
-    if !inside_private_network() {
-        return;
-    }
     let dir = lab_dir();
     let d = dir.path();
     let _etcd = start_etcd(d, "etcd", 2379, 2380);
@@ -540,16 +483,15 @@ fn zookeeper_on_a_high_port_is_named_and_flagged() {
 /// which is not what listens there).
 #[test]
 fn zookeeper_on_its_port_is_named_and_flagged() {
-    in_private_network("zookeeper_on_2181_inside_a_private_network");
+    crate::support::netns::in_private_network(
+        "real_infra_services::zookeeper_on_its_port_is_named_and_flagged",
+        &["--net"],
+        zookeeper_on_2181_inside_a_private_network,
+    );
 }
 
-/// Run only by [`zookeeper_on_its_port_is_named_and_flagged`].
-#[test]
-#[ignore = "runs inside `unshare --net`, started by zookeeper_on_its_port_is_named_and_flagged"]
+/// The body of [`zookeeper_on_its_port_is_named_and_flagged`], run inside the private network.
 fn zookeeper_on_2181_inside_a_private_network() {
-    if !inside_private_network() {
-        return;
-    }
     let dir = lab_dir();
     let d = dir.path();
     let _zk = start_zookeeper(d, 2181);
@@ -779,79 +721,20 @@ fn redis_protected_mode_acl_and_renamed_commands_are_judged_by_what_runs() {
     assert_eq!(findings(&report).len(), 6 + 3, "{report:#}");
 }
 
-/// No password, PING renamed away: PING is refused as unknown (Redis looks a command up before
-/// it checks authentication, so that proves nothing), yet every other command runs for anyone.
-#[test]
-#[ignore = "posture bug: only +PONG counts as proof, so an open Redis whose PING is renamed is not flagged unauthenticated"]
-fn redis_without_a_password_and_with_ping_renamed_is_unauthenticated() {
-    let dir = lab_dir();
-    let d = dir.path();
-    let port = free_port();
-    let _redis = start_redis(
-        d,
-        "redis-no-ping",
-        &[LOCAL],
-        port,
-        "protected-mode no\nrename-command PING \"\"\n",
-    );
-    assert_eq!(
-        anonymous_answers(addr(LOCAL, port)),
-        "$7\r\nposture\r\n:0\r\n+OK\r\n"
-    );
-    let report = scan_lab(d, &[format!("{LOCAL}:{port}")]);
-    let facts = port_at(&report, LOCAL, port);
-    assert_eq!(named(&facts), ("redis", "probe"), "{facts}");
-    assert_eq!(
-        ids_at(&report, LOCAL, port),
-        ids(&[RISKY, REDIS_OPEN]),
-        "{report:#}"
-    );
-}
-
-/// The default user may run PING and nothing else (`-@all +ping`, a health-check-only
-/// anonymous user): PING answers `+PONG`, but no key can be read or written without logging
-/// in, so "anyone who reaches it can read and change its data" is false.
-#[test]
-#[ignore = "posture bug: +PONG alone fires port.redis.unauthenticated (\"anyone can read and change its data\") on a default user limited to PING"]
-fn redis_whose_anonymous_user_may_only_ping_is_not_unauthenticated() {
-    let dir = lab_dir();
-    let d = dir.path();
-    let port = free_port();
-    let _redis = start_redis(
-        d,
-        "redis-ping-only",
-        &[LOCAL],
-        port,
-        "user default on nopass ~* -@all +ping\nuser app on >app-secret ~* &* +@all\n",
-    );
-    let anon = anonymous_answers(addr(LOCAL, port));
-    assert!(
-        anon.starts_with("-NOPERM this user has no permissions to run the 'echo' command\r\n")
-            && anon
-                .contains("-NOPERM this user has no permissions to run the 'dbsize' command\r\n"),
-        "{anon}"
-    );
-    let report = scan_lab(d, &[format!("{LOCAL}:{port}")]);
-    let facts = port_at(&report, LOCAL, port);
-    assert_eq!(named(&facts), ("redis", "probe"), "{facts}");
-    assert_eq!(ids_at(&report, LOCAL, port), ids(&[RISKY]), "{report:#}");
-}
-
 /// Redis on 6379, where posture's nudge is `PING` itself: the password-only server says
 /// `-NOAUTH`, the open one (protected mode, reached from loopback) `+PONG`; both are Redis by
 /// their answers and only the open one is unauthenticated.
 #[test]
 fn redis_on_its_port_is_judged_by_its_ping() {
-    in_private_network("redis_on_6379_inside_a_private_network");
+    crate::support::netns::in_private_network(
+        "real_infra_services::redis_on_its_port_is_judged_by_its_ping",
+        &["--net"],
+        redis_on_6379_inside_a_private_network,
+    );
 }
 
-/// Run only by [`redis_on_its_port_is_judged_by_its_ping`].
-#[test]
-#[ignore = "runs inside `unshare --net`, started by redis_on_its_port_is_judged_by_its_ping"]
+/// The body of [`redis_on_its_port_is_judged_by_its_ping`], run inside the private network.
 fn redis_on_6379_inside_a_private_network() {
-    if !inside_private_network() {
-        return;
-    }
     let dir = lab_dir();
     let d = dir.path();
     let _servers = [
@@ -893,16 +776,15 @@ fn redis_on_6379_inside_a_private_network() {
 /// guessed from the port.
 #[test]
 fn redis_refusing_ping_by_acl_on_its_port_is_named_by_its_answer() {
-    in_private_network("redis_noperm_on_6379_inside_a_private_network");
+    crate::support::netns::in_private_network(
+        "real_infra_services::redis_refusing_ping_by_acl_on_its_port_is_named_by_its_answer",
+        &["--net"],
+        redis_noperm_on_6379_inside_a_private_network,
+    );
 }
 
-/// Run only by [`redis_refusing_ping_by_acl_on_its_port_is_named_by_its_answer`].
-#[test]
-#[ignore = "runs inside `unshare --net`, started by redis_refusing_ping_by_acl_on_its_port_is_named_by_its_answer"]
+/// The body of [`redis_refusing_ping_by_acl_on_its_port_is_named_by_its_answer`], run inside the private network.
 fn redis_noperm_on_6379_inside_a_private_network() {
-    if !inside_private_network() {
-        return;
-    }
     let dir = lab_dir();
     let d = dir.path();
     let _redis = start_redis(

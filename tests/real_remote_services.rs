@@ -30,9 +30,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-/// Set in the environment of the copy of this test binary that runs inside `unshare`.
-const NETNS_ENV: &str = "POSTURE_REAL_REMOTE_SERVICES_NETNS";
-
 const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
 /// A server process, stopped on drop: SIGTERM, then SIGKILL.
@@ -839,42 +836,10 @@ fn xrdp_on_a_high_port_is_named_rdp() {
 /// a copy of this test binary inside `unshare --net --mount`.
 #[test]
 fn remote_access_services_on_their_conventional_ports_are_identified_and_flagged() {
-    let unshare = binary(&["/usr/bin/unshare", "/bin/unshare"], "util-linux");
-    let mut child = Command::new(unshare)
-        .args(["--net", "--mount", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "real_remote_services::conventional_ports_inside_a_private_network",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare");
-    // Bounded: the inner test's own waits are bounded; this only guards against a hang.
-    let until = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= until {
-            let _ = child.kill();
-            panic!("the test inside `unshare --net --mount` did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    eprintln!("{stderr}");
-    assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "inside `unshare --net --mount` ({}):\n{stdout}\n{stderr}",
-        out.status
+    crate::support::netns::in_private_network(
+        "real_remote_services::remote_access_services_on_their_conventional_ports_are_identified_and_flagged",
+        &["--net", "--mount"],
+        conventional_ports_inside_a_private_network,
     );
 }
 
@@ -887,22 +852,8 @@ impl Drop for BinCopy {
     }
 }
 
-/// Run only by [`remote_access_services_on_their_conventional_ports_are_identified_and_flagged`].
-#[test]
-#[ignore = "runs inside `unshare --net --mount`, started by remote_access_services_on_their_conventional_ports_are_identified_and_flagged"]
+/// The body of [`remote_access_services_on_their_conventional_ports_are_identified_and_flagged`], run inside the private network.
 fn conventional_ports_inside_a_private_network() {
-    if std::env::var_os(NETNS_ENV).is_none() {
-        eprintln!("skipped: only meaningful inside the private namespaces");
-        return;
-    }
-    let ip = binary(
-        &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
-        "iproute2",
-    );
-    run_ok(
-        Command::new(ip).args(["link", "set", "lo", "up"]),
-        "ip link set lo up",
-    );
     // The scanner lives in the build directory, which a private /tmp hides when the checkout
     // is below /tmp (a CI clone): a copy in /dev/shm, which we do not cover, is scanned with.
     let bin = assert_cmd::cargo::cargo_bin("posture");

@@ -26,9 +26,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Set in the environment of the copy of this test binary that runs inside `unshare --net`.
-const NETNS_ENV: &str = "POSTURE_REAL_SERVICES_NETNS";
-
 const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 /// A second loopback address, for a second instance of a service on the same port.
 const LOCAL2: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -874,61 +871,15 @@ fn implicit_tls_found_by_client_hello_names_the_port_tls() {
 /// copy of this test binary inside `unshare --net`.
 #[test]
 fn services_on_their_conventional_ports_are_identified_and_judged() {
-    let unshare = binary(&["/usr/bin/unshare", "/bin/unshare"], "util-linux");
-    let mut child = Command::new(unshare)
-        .args(["--net", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "real_services::conventional_ports_inside_a_private_network",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run unshare");
-    // Bounded: the inner test's own waits are bounded; this only guards against a hang.
-    let until = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= until {
-            let _ = child.kill();
-            panic!("the test inside `unshare --net` did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    eprintln!("{stderr}");
-    assert!(
-        out.status.success() && stdout.contains("test result: ok. 1 passed"),
-        "inside `unshare --net` ({}):\n{stdout}\n{stderr}",
-        out.status
+    crate::support::netns::in_private_network(
+        "real_services::services_on_their_conventional_ports_are_identified_and_judged",
+        &["--net"],
+        conventional_ports_inside_a_private_network,
     );
 }
 
-/// Run only by [`services_on_their_conventional_ports_are_identified_and_judged`].
-#[test]
-#[ignore = "runs inside `unshare --net`, started by services_on_their_conventional_ports_are_identified_and_judged"]
+/// The body of [`services_on_their_conventional_ports_are_identified_and_judged`], run inside the private network.
 fn conventional_ports_inside_a_private_network() {
-    if std::env::var_os(NETNS_ENV).is_none() {
-        eprintln!("skipped: only meaningful inside the private network namespace");
-        return;
-    }
-    let ip = binary(
-        &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
-        "iproute2",
-    );
-    run_ok(
-        Command::new(ip).args(["link", "set", "lo", "up"]),
-        "ip link set lo up",
-    );
     let dir = lab_dir();
     let d = dir.path();
     let mail = MailPorts {

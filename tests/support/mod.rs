@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod dns;
+pub mod netns;
 pub mod tls;
 pub mod tls_shared;
 
