@@ -12,6 +12,7 @@
 //! for `unshare`).
 
 use crate::support::free_port;
+use crate::support::servers::binary;
 use crate::support::tls::{incomplete, scan, subjects};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -45,15 +46,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}`");
 }
 
 /// A PostgreSQL server program (`initdb`, `postgres`) of the newest installed major version:

@@ -14,6 +14,7 @@
 //! `squid`, `redis-server` (plus `iproute2`, `util-linux`).
 
 use crate::support::free_port;
+use crate::support::servers::binary;
 use crate::support::tls::{incomplete, scan, subjects};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -68,15 +69,6 @@ impl Server {
             std::fs::read_to_string(&self.log).unwrap_or_default()
         )
     }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}`");
 }
 
 /// Starts `cmd` with stdout and stderr in `dir/<what>.log` and waits (bounded, 20 s: the JVM

@@ -21,37 +21,18 @@
 //! posture happens to say. Needs the Debian packages nginx, redis-server, openssh-server
 //! (plus openssh-client for ssh-keygen), nsd and openssl.
 
+use crate::support::servers::{binary, Server};
 use crate::support::tls::{ids_by_endpoint, scan, subjects};
 use crate::support::{assert_valid_sarif, free_port, read_json, run};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
-
-/// A server process, killed on drop (nginx runs as one process, NSD's children exit with
-/// their parent, redis-server and `sshd -D` are single processes).
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}`");
-}
 
 /// A port from the shared picker that is also free on `[::1]` for TCP and UDP (the picker
 /// checks 127.0.0.1 only); at most 50 picks.

@@ -19,6 +19,7 @@
 //! `util-linux`).
 
 use crate::support::free_port;
+use crate::support::servers::binary;
 use crate::support::tls::{incomplete, scan, subjects};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -65,15 +66,6 @@ impl Server {
             std::fs::read_to_string(&self.log).unwrap_or_default()
         )
     }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}`");
 }
 
 /// An X display number nobody on this machine uses (no lock file, no socket), for the VNC

@@ -4,31 +4,13 @@
 //! `unbound` and `nsd` must be installed (Debian: `apt-get install unbound nsd`).
 
 use crate::support::free_port;
+use crate::support::servers::{binary, Server};
 use crate::support::tls::{scan, subjects};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A server process, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}`");
-}
 
 /// Whether UDP `port` is free on 127.0.0.2 too (Unbound's second listener shares NSD's port).
 fn udp_free(ip: &str, port: u16) -> bool {

@@ -7,32 +7,13 @@
 //! root: its daemons change to the `postfix` user).
 
 use crate::support::free_port;
+use crate::support::servers::{binary, Server};
 use crate::support::tls::{ids_by_endpoint, openssl_ca_and_leaf, scan, subjects, Env};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A server process, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}` (scripts/test does)");
-}
 
 /// Waits (bounded) until every port accepts connections.
 fn wait_listening(ports: &[u16], what: &str, server: &mut Server) {

@@ -17,6 +17,7 @@
 //! (plus `openssl`, `iproute2`, `util-linux`).
 
 use crate::support::free_port;
+use crate::support::servers::binary;
 use crate::support::tls::{incomplete, openssl_ca_and_leaf, scan, subjects};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -54,15 +55,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}`");
 }
 
 /// Runs a setup command to completion, panicking with its output when it fails.

@@ -16,35 +16,17 @@
 //! requirements), not what posture happens to say. Needs gnutls-bin, stunnel4 and nginx.
 
 use crate::support::free_port;
+use crate::support::servers::{binary, Server};
 use crate::support::tls::{ids_by_endpoint, incomplete, raw_server, scan, subjects, Env};
 use crate::support::tls_shared::openssl;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- processes
-
-/// A server process, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}`");
-}
 
 /// Starts `cmd` with its output in `dir/NAME.out`, then waits (bounded) until every port
 /// accepts connections; panics with that output when the server exits or never listens.

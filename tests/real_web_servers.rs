@@ -11,33 +11,15 @@
 //! lighttpd-mod-openssl when missing.
 
 use crate::support::free_port;
+use crate::support::servers::{binary, Server};
 use crate::support::tls::{ids_by_endpoint, incomplete, scan, subjects, Env};
 use posture::lab::tls_lab::LabPki;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A server process, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary(candidates: &[&str], package: &str) -> String {
-    for c in candidates {
-        if Path::new(c).exists() {
-            return c.to_string();
-        }
-    }
-    panic!("{package} is not installed: `apt-get install {package}` (scripts/test does)");
-}
 
 /// Starts `cmd` with its output in `dir/NAME.out`, then waits (bounded) until every port
 /// accepts connections; panics with that output when the server exits or never listens.

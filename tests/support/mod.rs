@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod dns;
 pub mod netns;
+pub mod servers;
 pub mod tls;
 pub mod tls_shared;
 

@@ -2,6 +2,7 @@
 //! namespace, where only `lo` exists and nothing on the host can hold those ports: the test
 //! re-executes itself, by its own name, under `unshare`, and the copy inside runs the body.
 
+use super::servers::binary;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,20 +16,19 @@ const LIMIT: Duration = Duration::from_secs(120);
 /// brought up first. Outside, the copy's outcome is asserted (it passed, and it ran the body).
 pub fn in_private_network(test: &str, unshare: &[&str], body: fn()) {
     if std::env::var_os(INSIDE).is_some() {
-        let out = Command::new(first_existing(&[
-            "/usr/sbin/ip",
-            "/sbin/ip",
-            "/usr/bin/ip",
-            "/bin/ip",
-        ]))
-        .args(["link", "set", "lo", "up"])
-        .output()
-        .expect("run ip");
+        let ip = binary(
+            &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
+            "iproute2",
+        );
+        let out = Command::new(ip)
+            .args(["link", "set", "lo", "up"])
+            .output()
+            .expect("run ip");
         assert!(out.status.success(), "ip link set lo up: {out:?}");
         body();
         return;
     }
-    let mut child = Command::new(first_existing(&["/usr/bin/unshare", "/bin/unshare"]))
+    let mut child = Command::new(binary(&["/usr/bin/unshare", "/bin/unshare"], "util-linux"))
         .args(unshare)
         .arg("--")
         .arg(std::env::current_exe().unwrap())
@@ -58,13 +58,4 @@ pub fn in_private_network(test: &str, unshare: &[&str], body: fn()) {
         "{test} inside `unshare {unshare:?}` ({}):\n{stdout}\n{stderr}",
         out.status
     );
-}
-
-/// The first of `paths` that exists (the programs live in /usr/bin or /sbin by distribution).
-fn first_existing(paths: &[&str]) -> String {
-    paths
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .unwrap_or_else(|| panic!("none of {paths:?} exists (util-linux, iproute2)"))
-        .to_string()
 }
