@@ -24,24 +24,18 @@
 //! answered as an address (and its NODATA carries no SOA). Debian: `apt-get install pdns-server
 //! pdns-backend-bind pdns-backend-sqlite3 pdns-recursor dnsmasq-base bind9-utils`.
 
+use crate::support::dns_wire::{auth_serial, port_free, tcp, udp};
 use crate::support::free_port;
 use crate::support::servers::{binary, Server};
 use crate::support::tls::{scan, subjects};
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
-
-/// Whether `port` is free for UDP and TCP on `ip`.
-fn port_free(ip: &str, port: u16) -> bool {
-    UdpSocket::bind((ip, port)).is_ok() && TcpListener::bind((ip, port)).is_ok()
-}
 
 /// Run a helper program (pdnsutil, dnssec-keygen, dnssec-signzone) in `dir`; its stdout.
 fn run_tool(dir: &Path, program: &str, args: &[&str]) -> String {
@@ -62,74 +56,6 @@ fn run_tool(dir: &Path, program: &str, args: &[&str]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // A minimal DNS client for the independent checks (what `dig` would show).
-
-fn query_bytes(id: u16, name: &str, rtype: RecordType, rd: bool, dnssec_ok: bool) -> Vec<u8> {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = rd;
-    m.add_query(Query::query(
-        Name::from_ascii(format!("{name}.")).unwrap(),
-        rtype,
-    ));
-    if rtype != RecordType::AXFR {
-        let mut edns = Edns::new();
-        edns.set_max_payload(1232);
-        edns.set_dnssec_ok(dnssec_ok);
-        m.set_edns(edns);
-    }
-    m.to_vec().unwrap()
-}
-
-/// One UDP question, one bounded wait.
-fn udp(
-    server: SocketAddr,
-    name: &str,
-    rtype: RecordType,
-    rd: bool,
-    dnssec_ok: bool,
-) -> Option<Message> {
-    static NEXT: AtomicU16 = AtomicU16::new(0x3c3c);
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    s.send_to(&query_bytes(id, name, rtype, rd, dnssec_ok), server)
-        .ok()?;
-    let mut buf = [0u8; 4096];
-    for _ in 0..4 {
-        let (n, _) = s.recv_from(&mut buf).ok()?;
-        let m = Message::from_vec(&buf[..n]).ok()?;
-        if m.metadata.id == id {
-            return Some(m);
-        }
-    }
-    None
-}
-
-/// One TCP question; the first answer message (for AXFR: its first message).
-fn tcp(server: SocketAddr, name: &str, rtype: RecordType, rd: bool) -> Option<Message> {
-    let mut s = TcpStream::connect_timeout(&server, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let q = query_bytes(0x2d7, name, rtype, rd, false);
-    let mut framed = u16::try_from(q.len()).unwrap().to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
-    s.write_all(&framed).ok()?;
-    let mut len = [0u8; 2];
-    s.read_exact(&mut len).ok()?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    s.read_exact(&mut buf).ok()?;
-    Message::from_vec(&buf).ok()
-}
-
-/// The SOA serial a server answers authoritatively for `zone` (RD clear), if it does.
-fn auth_serial(server: SocketAddr, zone: &str) -> Option<u32> {
-    let m = udp(server, zone, RecordType::SOA, false, false)?;
-    if !m.metadata.authoritative || m.metadata.response_code != ResponseCode::NoError {
-        return None;
-    }
-    m.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.serial),
-        _ => None,
-    })
-}
 
 /// The RRSIG records (type 46, left undecoded by hickory without its dnssec feature) of the
 /// answer section: their RDATA.

@@ -20,24 +20,18 @@
 //! same), and must not depend on whether posture asks through the BIND resolver or the BIND
 //! primary directly. Debian: `apt-get install bind9 bind9-utils knot`.
 
+use crate::support::dns_wire::{auth_serial, port_free, tcp, udp};
 use crate::support::free_port;
 use crate::support::servers::{binary, Server};
 use crate::support::tls::{scan, subjects};
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
-
-/// Whether `port` is free for UDP and TCP on `ip`.
-fn port_free(ip: &str, port: u16) -> bool {
-    UdpSocket::bind((ip, port)).is_ok() && TcpListener::bind((ip, port)).is_ok()
-}
 
 /// Run a helper program (dnssec-keygen, dnssec-signzone, tsig-keygen) in `dir`; its stdout.
 fn run_tool(dir: &Path, program: &str, args: &[&str]) -> String {
@@ -58,74 +52,6 @@ fn run_tool(dir: &Path, program: &str, args: &[&str]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // A minimal DNS client for the independent checks (what `dig` would show).
-
-fn query_bytes(id: u16, name: &str, rtype: RecordType, rd: bool, dnssec_ok: bool) -> Vec<u8> {
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
-    m.metadata.recursion_desired = rd;
-    m.add_query(Query::query(
-        Name::from_ascii(format!("{name}.")).unwrap(),
-        rtype,
-    ));
-    if rtype != RecordType::AXFR {
-        let mut edns = Edns::new();
-        edns.set_max_payload(1232);
-        edns.set_dnssec_ok(dnssec_ok);
-        m.set_edns(edns);
-    }
-    m.to_vec().unwrap()
-}
-
-/// One UDP question, one bounded wait.
-fn udp(
-    server: SocketAddr,
-    name: &str,
-    rtype: RecordType,
-    rd: bool,
-    dnssec_ok: bool,
-) -> Option<Message> {
-    static NEXT: AtomicU16 = AtomicU16::new(0x5a5a);
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    let s = UdpSocket::bind("127.0.0.1:0").ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
-    s.send_to(&query_bytes(id, name, rtype, rd, dnssec_ok), server)
-        .ok()?;
-    let mut buf = [0u8; 4096];
-    for _ in 0..4 {
-        let (n, _) = s.recv_from(&mut buf).ok()?;
-        let m = Message::from_vec(&buf[..n]).ok()?;
-        if m.metadata.id == id {
-            return Some(m);
-        }
-    }
-    None
-}
-
-/// One TCP question; the first answer message (for AXFR: its first message).
-fn tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Option<Message> {
-    let mut s = TcpStream::connect_timeout(&server, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let q = query_bytes(0x7c9, name, rtype, false, false);
-    let mut framed = u16::try_from(q.len()).unwrap().to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
-    s.write_all(&framed).ok()?;
-    let mut len = [0u8; 2];
-    s.read_exact(&mut len).ok()?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    s.read_exact(&mut buf).ok()?;
-    Message::from_vec(&buf).ok()
-}
-
-/// The SOA serial a server answers authoritatively for `zone` (RD clear), if it does.
-fn auth_serial(server: SocketAddr, zone: &str) -> Option<u32> {
-    let m = udp(server, zone, RecordType::SOA, false, false)?;
-    if !m.metadata.authoritative || m.metadata.response_code != ResponseCode::NoError {
-        return None;
-    }
-    m.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(s) => Some(s.serial),
-        _ => None,
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // The lab.
@@ -762,12 +688,14 @@ fn bind_and_knot_zones_fire_exactly_their_dns_rules() {
 
     // What the servers say, independently of posture.
     // BIND refuses a transfer it does not allow (REFUSED); Knot answers NOTAUTH.
-    let refused = tcp(bind, "signed3.lab.test", RecordType::AXFR).expect("bind answers AXFR");
+    let refused =
+        tcp(bind, "signed3.lab.test", RecordType::AXFR, false).expect("bind answers AXFR");
     assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
-    let notauth = tcp(knot, "signed3.lab.test", RecordType::AXFR).expect("knot answers AXFR");
+    let notauth =
+        tcp(knot, "signed3.lab.test", RecordType::AXFR, false).expect("knot answers AXFR");
     assert_eq!(notauth.metadata.response_code, ResponseCode::NotAuth);
     // BIND's default for a zone without allow-transfer: the zone, to anyone.
-    let open = tcp(bind, "plain.lab.test", RecordType::AXFR).expect("bind answers AXFR");
+    let open = tcp(bind, "plain.lab.test", RecordType::AXFR, false).expect("bind answers AXFR");
     assert_eq!(open.metadata.response_code, ResponseCode::NoError);
     assert_eq!(open.answers[0].record_type(), RecordType::SOA);
     // The RSA-signed DNSKEY RRset with its RRSIGs does not fit 1232 bytes: TC over UDP.

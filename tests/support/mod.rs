@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod dns;
+pub mod dns_wire;
 pub mod netns;
 pub mod servers;
 pub mod tls;
